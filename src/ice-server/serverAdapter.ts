@@ -1,0 +1,197 @@
+/**
+ * A server-side object adapter for Node: the runtime's ObjectAdapter (servant map, proxies,
+ * dispatch) plus our TCP acceptors, configured from the standard Ice properties.
+ *
+ *   <Name>.Endpoints            tcp -h 127.0.0.1 -p 9095   (several joined with ':'; -p 0 = free port)
+ *   <Name>.PublishedEndpoints   what proxies carry (required when binding a wildcard host)
+ *   <Name>.MaxConnections       per endpoint [1000]
+ *   <Name>.ReadHighWaterBytes   per connection [4 MiB]
+ *   Ice.ACM.Server.Timeout      idle/half-open connections are closed after this [60 s]
+ */
+import { Ice } from "../slice/index.js";
+import { checkIceRuntime, createServerMonitor, type ServerMonitor } from "./iceInternals.js";
+import { TcpAcceptor, type AcceptorEvent } from "./tcpAcceptor.js";
+
+export interface ServerAdapterOptions {
+  /** Overrides `<Name>.Endpoints`. */
+  endpoints?: string;
+  /** Receives accept-level events, for logging. */
+  onEvent?: (event: AcceptorEvent) => void;
+  /** How long destroy() lets in-flight dispatches finish before forcing connections closed. @default 5000 */
+  closeGraceMs?: number;
+}
+
+/** Thrown for endpoint configuration the transport cannot serve. */
+export class EndpointConfigError extends Error {
+  override name = "EndpointConfigError";
+}
+
+const DEFAULT_MAX_CONNECTIONS = 1000;
+const DEFAULT_READ_HIGH_WATER = 4 * 1024 * 1024;
+/** Body reads that stall longer than this close the connection (Ice endpoint -t). */
+const DEFAULT_ENDPOINT_TIMEOUT_MS = 60_000;
+const WILDCARD_HOSTS = new Set(["", "*", "0.0.0.0", "::", "[::]"]);
+
+interface ListenSpec {
+  host: string;
+  port: number;
+  timeout: number;
+}
+
+export class ServerAdapter {
+  readonly adapter: Ice.ObjectAdapter;
+  readonly #communicator: Ice.Communicator;
+  readonly #acceptors: TcpAcceptor[];
+  readonly #monitor: ServerMonitor;
+  readonly #closeGraceMs: number;
+  readonly #published: string;
+  #destroyed: Promise<void> | undefined;
+
+  private constructor(
+    communicator: Ice.Communicator,
+    adapter: Ice.ObjectAdapter,
+    acceptors: TcpAcceptor[],
+    monitor: ServerMonitor,
+    published: string,
+    closeGraceMs: number,
+  ) {
+    this.#communicator = communicator;
+    this.adapter = adapter;
+    this.#acceptors = acceptors;
+    this.#monitor = monitor;
+    this.#published = published;
+    this.#closeGraceMs = closeGraceMs;
+  }
+
+  /** Creates the adapter, binds every endpoint of `<name>.Endpoints` and activates it. */
+  static async create(communicator: Ice.Communicator, name: string, options: ServerAdapterOptions = {}): Promise<ServerAdapter> {
+    checkIceRuntime();
+    const props = communicator.getProperties();
+    const endpointsText = (options.endpoints ?? props.getProperty(`${name}.Endpoints`)).trim();
+    if (!endpointsText) throw new EndpointConfigError(`${name}.Endpoints is not set`);
+    const specs = parseEndpoints(communicator, name, endpointsText);
+    const publishedOverride = props.getProperty(`${name}.PublishedEndpoints`).trim();
+    if (!publishedOverride && specs.some((s) => WILDCARD_HOSTS.has(s.host))) {
+      throw new EndpointConfigError(
+        `${name}.Endpoints binds a wildcard host: set ${name}.PublishedEndpoints to the address peers should use`,
+      );
+    }
+    const maxConnections = props.getPropertyAsIntWithDefault(`${name}.MaxConnections`, DEFAULT_MAX_CONNECTIONS);
+    const readHighWaterBytes = props.getPropertyAsIntWithDefault(`${name}.ReadHighWaterBytes`, DEFAULT_READ_HIGH_WATER);
+
+    // An unnamed adapter has no Endpoints property, so the runtime does not refuse it; we publish
+    // our own endpoints on it.
+    const adapter = await communicator.createObjectAdapter("");
+    const monitor = createServerMonitor(communicator, {
+      timeoutSeconds: 60,
+      close: Ice.ACMClose.CloseOnIdle,
+      heartbeat: Ice.ACMHeartbeat.HeartbeatOnDispatch,
+    });
+    const acceptors: TcpAcceptor[] = [];
+    const bound: string[] = [];
+    try {
+      for (const spec of specs) {
+        const listenHost = WILDCARD_HOSTS.has(spec.host) ? "0.0.0.0" : spec.host;
+        const { acceptor, port } = await TcpAcceptor.listen(
+          communicator,
+          adapter,
+          (port) => endpointObject(communicator, endpointString(listenHost, port, spec.timeout)),
+          monitor,
+          { host: listenHost, port: spec.port, maxConnections, readHighWaterBytes, onEvent: options.onEvent },
+        );
+        acceptors.push(acceptor);
+        bound.push(endpointString(spec.host, port, spec.timeout));
+      }
+    } catch (error) {
+      await Promise.all(acceptors.map((a) => a.close(0)));
+      adapter.destroy();
+      const e = error as NodeJS.ErrnoException;
+      if (e.code === "EADDRINUSE") throw new EndpointConfigError(`${name}: address already in use (${endpointsText})`, { cause: e });
+      if (e.code === "EADDRNOTAVAIL") throw new EndpointConfigError(`${name}: cannot bind ${endpointsText}`, { cause: e });
+      throw error;
+    }
+    const published = publishedOverride || bound.join(":");
+    adapter.setPublishedEndpoints(communicator.stringToProxy(`x:${published}`).ice_getEndpoints());
+    await adapter.activate();
+    return new ServerAdapter(communicator, adapter, acceptors, monitor, published, options.closeGraceMs ?? 5000);
+  }
+
+  /** The endpoints proxies carry, e.g. `tcp -h 127.0.0.1 -p 9095 -t 60000`. */
+  get publishedEndpoints(): string {
+    return this.#published;
+  }
+
+  /** Registers a servant under `name` (a string identity) and returns its proxy. */
+  add(servant: Ice.Object, name: string): Ice.ObjectPrx {
+    return this.adapter.add(servant, Ice.stringToIdentity(name));
+  }
+
+  /** Registers a servant under a fresh UUID identity. */
+  addWithUUID(servant: Ice.Object): Ice.ObjectPrx {
+    return this.adapter.addWithUUID(servant);
+  }
+
+  remove(proxyOrName: Ice.ObjectPrx | string): void {
+    const id = typeof proxyOrName === "string" ? Ice.stringToIdentity(proxyOrName) : proxyOrName.ice_getIdentity();
+    try {
+      this.adapter.remove(id);
+    } catch (e) {
+      if (!(e instanceof Ice.NotRegisteredException)) throw e;
+    }
+  }
+
+  /** Open connections and connections refused by the cap, across endpoints. */
+  stats(): { connections: number; rejected: number } {
+    return {
+      connections: this.#acceptors.reduce((n, a) => n + a.connectionCount, 0),
+      rejected: this.#acceptors.reduce((n, a) => n + a.rejectedCount, 0),
+    };
+  }
+
+  /**
+   * Stops accepting, lets in-flight dispatches finish (bounded), closes connections, destroys
+   * the adapter. Must complete before the communicator is destroyed. Idempotent.
+   */
+  destroy(): Promise<void> {
+    this.#destroyed ??= (async () => {
+      await Promise.all(this.#acceptors.map((a) => a.close(this.#closeGraceMs)));
+      this.#monitor.destroy();
+      try {
+        this.adapter.destroy();
+      } catch {
+        // The communicator may already be shutting down.
+      }
+      void this.#communicator;
+    })();
+    return this.#destroyed;
+  }
+}
+
+function parseEndpoints(communicator: Ice.Communicator, name: string, text: string): ListenSpec[] {
+  let endpoints: Ice.Endpoint[];
+  try {
+    endpoints = communicator.stringToProxy(`x:${text}`).ice_getEndpoints();
+  } catch (e) {
+    throw new EndpointConfigError(`${name}.Endpoints is not a valid endpoint list: ${text}`, { cause: e });
+  }
+  return endpoints.map((endpoint) => {
+    const info = endpoint.getInfo();
+    if (!(info instanceof Ice.TCPEndpointInfo)) {
+      throw new EndpointConfigError(`${name}.Endpoints: only tcp endpoints can be served from Node (got ${endpoint.toString()})`);
+    }
+    if (info.compress) {
+      throw new EndpointConfigError(`${name}.Endpoints: compression (-z) is not supported by the Node runtime`);
+    }
+    const timeout = /\s-t\s/.test(` ${endpoint.toString()} `) && info.timeout > 0 ? info.timeout : DEFAULT_ENDPOINT_TIMEOUT_MS;
+    return { host: info.host, port: info.port, timeout };
+  });
+}
+
+function endpointString(host: string, port: number, timeout: number): string {
+  const h = host.includes(":") ? `"${host}"` : host;
+  return `tcp -h ${h} -p ${port} -t ${timeout}`;
+}
+
+function endpointObject(communicator: Ice.Communicator, text: string): Ice.Endpoint {
+  return communicator.stringToProxy(`x:${text}`).ice_getEndpoints()[0]!;
+}
