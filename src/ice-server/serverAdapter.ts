@@ -116,7 +116,7 @@ export class ServerAdapter {
     return new ServerAdapter(communicator, adapter, acceptors, monitor, published, options.closeGraceMs ?? 5000);
   }
 
-  /** The endpoints proxies carry, e.g. `tcp -h 127.0.0.1 -p 9095 -t 60000`. */
+  /** The endpoints proxies carry, e.g. `tcp -h 127.0.0.1 -p 9095`. */
   get publishedEndpoints(): string {
     return this.#published;
   }
@@ -189,7 +189,8 @@ function parseEndpoints(communicator: Ice.Communicator, name: string, text: stri
 
 function endpointString(host: string, port: number, timeout: number): string {
   const h = host.includes(":") ? `"${host}"` : host;
-  return `tcp -h ${h} -p ${port} -t ${timeout}`;
+  // 60000 is Ice's default endpoint timeout: leave it implicit so proxies read like the originals.
+  return timeout === DEFAULT_ENDPOINT_TIMEOUT_MS ? `tcp -h ${h} -p ${port}` : `tcp -h ${h} -p ${port} -t ${timeout}`;
 }
 
 function endpointObject(communicator: Ice.Communicator, text: string): Ice.Endpoint {

@@ -1,0 +1,182 @@
+/**
+ * `iceflix up`: the whole system from one command (spec §1). For now: the broker and N Mains.
+ * Supervises its components: one that dies is restarted; SIGINT/SIGTERM stops them all in reverse
+ * order. Writes `<data>/main.proxy` (every Main endpoint on one line) and `<data>/up.pid`.
+ */
+import { spawn } from "node:child_process";
+import { existsSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { portsFromBase } from "../../runtime/config.js";
+import { createLogger, type Logger } from "../../runtime/logger.js";
+import { CliError, EXIT } from "../exitCodes.js";
+import { dataPaths, ensureDataDir, runningUpPid, type DataPaths } from "../dataDir.js";
+import { ICEFLIX_BIN, startComponent, type ComponentSpec, type StartedComponent } from "./components.js";
+
+export interface UpOptions {
+  data: string;
+  media?: string;
+  replicas: number;
+  basePort?: number;
+  detach: boolean;
+  /** `--Prop=value` arguments, passed on to every component. */
+  propertyArgs: string[];
+}
+
+export async function up(options: UpOptions): Promise<number> {
+  const paths = dataPaths(options.data);
+  ensureDataDir(paths);
+  const running = runningUpPid(paths);
+  if (running) throw new CliError(`IceFlix is already running on ${paths.root} (pid ${running})`, EXIT.alreadyRunning);
+  if (options.detach) return upDetached(options, paths);
+
+  const log = createLogger("up");
+  writeFileSync(paths.upPid, `${process.pid}\n`);
+  const supervisor = new Supervisor(paths, log);
+  const stop = async (signal: string) => {
+    log.info({ signal }, "stopping IceFlix");
+    await supervisor.stopAll();
+    cleanup(paths);
+    process.exit(EXIT.ok);
+  };
+  process.on("SIGINT", () => void stop("SIGINT"));
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+
+  try {
+    const ports = portsFromBase(options.basePort);
+    const common = ["--data", paths.root, ...options.propertyArgs];
+    const broker = await supervisor.start({
+      name: "broker",
+      kind: "broker",
+      args: [...common, ...(options.basePort !== undefined ? ["--base-port", String(options.basePort)] : [])],
+    });
+    const withBroker = [...common, `--IceFlix.IceStorm/TopicManager=${broker.proxy}`];
+    for (let i = 0; i < options.replicas; i++) {
+      const port = i === 0 ? ports.main : 0;
+      await supervisor.start({
+        name: i === 0 ? "main" : `main-${i + 1}`,
+        kind: "main",
+        args: [...withBroker, `--MainAdapter.Endpoints=tcp -h 127.0.0.1 -p ${port}`],
+      });
+    }
+  } catch (e) {
+    await supervisor.stopAll();
+    cleanup(paths);
+    throw new CliError(`IceFlix failed to start: ${(e as Error).message}`, EXIT.error, { cause: e });
+  }
+  const mainProxy = supervisor.writeMainProxy();
+  supervisor.writeState("ready");
+  process.stdout.write(
+    [
+      `IceFlix is up (data: ${paths.root})`,
+      `  Main: ${mainProxy}`,
+      `  (also in ${paths.mainProxy})`,
+      `  Logs: ${paths.logs}`,
+      `  Connect: bin/iceflix client --data ${paths.root}`,
+      `  Stop: Ctrl+C, or bin/iceflix down --data ${paths.root}`,
+      "",
+    ].join("\n"),
+  );
+  supervisor.superviseRestarts();
+  return new Promise<number>(() => {}); // runs until a signal
+}
+
+function cleanup(paths: DataPaths): void {
+  for (const f of [paths.upPid, paths.mainProxy, paths.upState]) rmSync(f, { force: true });
+}
+
+/** Re-runs `up` in the background and returns once it is ready (or failed). */
+async function upDetached(options: UpOptions, paths: DataPaths): Promise<number> {
+  const args = [ICEFLIX_BIN, "up", "--data", paths.root, "--replicas", String(options.replicas)];
+  if (options.media) args.push("--media", options.media);
+  if (options.basePort !== undefined) args.push("--base-port", String(options.basePort));
+  args.push(...options.propertyArgs);
+  rmSync(paths.upState, { force: true });
+  const out = openSync(join(paths.logs, "up.log"), "a");
+  const child = spawn(process.execPath, args, { detached: true, stdio: ["ignore", out, out] });
+  child.unref();
+  const deadline = Date.now() + 90_000;
+  let exited: number | null = null;
+  child.once("exit", (code) => (exited = code ?? 1));
+  while (Date.now() < deadline) {
+    if (existsSync(paths.upState)) {
+      const state = JSON.parse(readFileSync(paths.upState, "utf8")) as { state: string };
+      if (state.state === "ready") {
+        const proxy = readFileSync(paths.mainProxy, "utf8").trim();
+        process.stdout.write(`IceFlix is up in the background (pid ${child.pid}).\n  Main: ${proxy}\n  Stop: bin/iceflix down --data ${paths.root}\n`);
+        return EXIT.ok;
+      }
+    }
+    if (exited !== null) {
+      throw new CliError(`IceFlix failed to start; see ${join(paths.logs, "up.log")}`, exited === EXIT.alreadyRunning ? EXIT.alreadyRunning : EXIT.error);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new CliError(`IceFlix did not become ready within 90 s; see ${join(paths.logs, "up.log")}`);
+}
+
+class Supervisor {
+  readonly #components: StartedComponent[] = [];
+  #stopping = false;
+
+  constructor(
+    private readonly paths: DataPaths,
+    private readonly log: Logger,
+  ) {}
+
+  async start(spec: ComponentSpec): Promise<StartedComponent> {
+    const started = await startComponent(spec, this.paths.logs, this.log);
+    this.log.info({ component: spec.name, pid: started.child.pid, proxy: started.proxy }, "component ready");
+    this.#components.push(started);
+    return started;
+  }
+
+  /** Restarts a component that exits while we are not stopping (1 s back-off, at most 5 a minute). */
+  superviseRestarts(): void {
+    const restarts = new Map<string, number[]>();
+    const watch = (c: StartedComponent) => {
+      void c.child.exited.then(async (exit) => {
+        if (this.#stopping) return;
+        const now = Date.now();
+        const recent = (restarts.get(c.spec.name) ?? []).filter((t) => now - t < 60_000);
+        restarts.set(c.spec.name, [...recent, now]);
+        if (recent.length >= 5) {
+          this.log.error({ component: c.spec.name }, "component keeps dying; not restarting it");
+          return;
+        }
+        this.log.warn({ component: c.spec.name, code: exit.code, signal: exit.signal }, "component died; restarting");
+        await new Promise((r) => setTimeout(r, 1000));
+        if (this.#stopping) return;
+        try {
+          const next = await startComponent(c.spec, this.paths.logs, this.log);
+          this.#components[this.#components.indexOf(c)] = next;
+          if (c.spec.kind === "main") this.writeMainProxy();
+          watch(next);
+        } catch (e) {
+          this.log.error({ component: c.spec.name, err: e }, "restart failed");
+        }
+      });
+    };
+    this.#components.forEach(watch);
+  }
+
+  /** Writes every Main endpoint into one proxy line, so clients fail over between Mains. */
+  writeMainProxy(): string {
+    const mains = this.#components.filter((c) => c.spec.kind === "main");
+    const endpoints = mains.map((m) => m.proxy.slice(m.proxy.indexOf(":") + 1));
+    const line = `Main:${endpoints.join(":")}`;
+    writeFileSync(this.paths.mainProxy, line + "\n");
+    return line;
+  }
+
+  writeState(state: string): void {
+    const components = this.#components.map((c) => ({ name: c.spec.name, kind: c.spec.kind, pid: c.child.pid, proxy: c.proxy }));
+    writeFileSync(this.paths.upState, JSON.stringify({ state, pid: process.pid, components }, null, 2) + "\n");
+  }
+
+  async stopAll(): Promise<void> {
+    this.#stopping = true;
+    for (const c of [...this.#components].reverse()) {
+      await c.child.stop(10_000);
+    }
+  }
+}

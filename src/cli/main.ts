@@ -1,0 +1,122 @@
+/**
+ * `bin/iceflix`: the command-line contract of spec §1. `--Prop.Name=value` arguments (and
+ * `--config FILE`) are Ice properties, taken out before the options are parsed.
+ */
+import { Command, CommanderError, InvalidArgumentError } from "commander";
+import { ConfigError, DEFAULT_PORTS, defaultDataDir, loadProperties, portsFromBase, PROP, splitPropertyArgs } from "../runtime/config.js";
+import { IceStormBroker } from "../broker/iceStormBroker.js";
+import { MainService, mainSettings } from "../services/main/mainService.js";
+import { CliError, EXIT } from "./exitCodes.js";
+import { runService } from "./runService.js";
+import { up } from "./commands/up.js";
+import { down } from "./commands/down.js";
+import { status } from "./commands/status.js";
+
+function intOption(min: number, max: number) {
+  return (value: string): number => {
+    if (!/^\d+$/.test(value)) throw new InvalidArgumentError("must be a whole number");
+    const n = Number(value);
+    if (n < min || n > max) throw new InvalidArgumentError(`must be between ${min} and ${max}`);
+    return n;
+  };
+}
+
+export async function main(argv: string[]): Promise<void> {
+  let split: ReturnType<typeof splitPropertyArgs>;
+  try {
+    split = splitPropertyArgs(argv);
+  } catch (e) {
+    process.stderr.write(`iceflix: ${(e as Error).message}\n`);
+    process.exit(EXIT.usage);
+  }
+  const propertyArgs = [...split.properties].map(([k, v]) => (k === "Ice.Config" ? `--Ice.Config=${v}` : `--${k}=${v}`));
+  const props = () => loadProperties(split.properties);
+  const dataOf = (opts: { data?: string }) => opts.data ?? defaultDataDir();
+
+  const program = new Command("iceflix")
+    .description("IceFlix: a distributed streaming platform on ZeroC Ice")
+    .showHelpAfterError()
+    .exitOverride();
+
+  program
+    .command("up")
+    .description("start broker + Main + services (demo user and media unless --media)")
+    .option("--data <dir>", "data folder")
+    .option("--media <dir>", "media folder to serve")
+    .option("--replicas <n>", "instances of each service (one broker)", intOption(1, 16), 1)
+    .option("--base-port <port>", "move the default ports to P…P+3, P+10, P+11", intOption(1, 65_000))
+    .option("--detach", "run in the background; stop with `iceflix down`", false)
+    .action(async (o: { data?: string; media?: string; replicas: number; basePort?: number; detach: boolean }) => {
+      process.exitCode = await up({ data: dataOf(o), media: o.media, replicas: o.replicas, basePort: o.basePort, detach: o.detach, propertyArgs });
+    });
+
+  program
+    .command("down")
+    .description("stop what `up` started from the data folder")
+    .option("--data <dir>", "data folder")
+    .action(async (o: { data?: string }) => {
+      process.exitCode = await down(dataOf(o));
+    });
+
+  program
+    .command("status")
+    .description("list every registered instance with its id, endpoint and health")
+    .option("--data <dir>", "data folder")
+    .option("--json", "machine-readable output", false)
+    .action(async (o: { data?: string; json: boolean }) => {
+      process.exitCode = await status(dataOf(o), o.json, props());
+    });
+
+  program
+    .command("broker")
+    .description("run IceStorm (Debian zeroc-icebox) in the foreground")
+    .option("--data <dir>", "data folder")
+    .option("--base-port <port>", "TopicManager on P+10, Publish on P+11", intOption(1, 65_000))
+    .action(async (o: { data?: string; basePort?: number }) => {
+      const ports = portsFromBase(o.basePort);
+      const p = props();
+      await runService("broker", p, async (communicator, log) => {
+        const broker = await IceStormBroker.start(
+          { dataDir: dataOf(o), topicManagerPort: ports.topicManager, publishPort: ports.publish, log },
+          communicator,
+        );
+        void broker.child.exited.then((exit) => {
+          log.error({ code: exit.code, signal: exit.signal }, "icebox exited");
+          process.exit(EXIT.error);
+        });
+        return { proxy: broker.proxy, stop: () => broker.stop() };
+      });
+    });
+
+  program
+    .command("main")
+    .description("run a Main service in the foreground")
+    .option("--data <dir>", "data folder")
+    .action(async (o: { data?: string }) => {
+      const p = props();
+      if (!p.getProperty("MainAdapter.Endpoints")) p.setProperty("MainAdapter.Endpoints", `tcp -h 127.0.0.1 -p ${DEFAULT_PORTS.main}`);
+      if (!p.getProperty(PROP.data)) p.setProperty(PROP.data, dataOf(o));
+      await runService("main", p, async (communicator, log) => {
+        const service = await MainService.start(communicator, mainSettings(p), log);
+        return { proxy: service.proxyString, stop: () => service.stop() };
+      });
+    });
+
+  try {
+    await program.parseAsync(split.rest, { from: "user" });
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      process.exit(e.exitCode === 0 ? EXIT.ok : EXIT.usage);
+    }
+    if (e instanceof CliError) {
+      process.stderr.write(`iceflix: ${e.message}\n`);
+      process.exit(e.exitCode);
+    }
+    if (e instanceof ConfigError) {
+      process.stderr.write(`iceflix: ${e.message}\n`);
+      process.exit(EXIT.usage);
+    }
+    process.stderr.write(`iceflix: unexpected error: ${(e as Error).message}\n`);
+    process.exit(EXIT.error);
+  }
+}

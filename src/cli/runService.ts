@@ -1,0 +1,55 @@
+/**
+ * Runs one component in the foreground (`iceflix broker|main|…`): creates the communicator,
+ * starts the service, prints one `ready` JSON line on stdout (what `up` waits for), and shuts
+ * down cleanly on SIGINT/SIGTERM.
+ */
+import { Ice } from "../slice/index.js";
+import { createCommunicator } from "../runtime/communicator.js";
+import { createLogger, type Logger } from "../runtime/logger.js";
+import { EXIT } from "./exitCodes.js";
+
+export interface RunningComponent {
+  /** What peers use to reach it. */
+  proxy: string;
+  stop(): Promise<unknown>;
+}
+
+export async function runService(
+  kind: string,
+  props: Ice.Properties,
+  start: (communicator: Ice.Communicator, log: Logger) => Promise<RunningComponent>,
+): Promise<void> {
+  const log = createLogger(kind);
+  let communicator: Ice.Communicator;
+  let component: RunningComponent;
+  try {
+    communicator = createCommunicator(props, log);
+    component = await start(communicator, log);
+  } catch (e) {
+    log.error({ err: e }, `${kind} failed to start`);
+    process.stderr.write(`iceflix ${kind}: failed to start: ${(e as Error).message}\n`);
+    process.exit(EXIT.error);
+  }
+  process.stdout.write(JSON.stringify({ event: "ready", kind, pid: process.pid, proxy: component.proxy }) + "\n");
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, `${kind} stopping`);
+    // A stop that hangs must not keep the process: bounded by a hard deadline.
+    setTimeout(() => {
+      log.error(`${kind} did not stop within 15 s; exiting`);
+      process.exit(EXIT.error);
+    }, 15_000).unref();
+    try {
+      await component.stop();
+      await communicator.destroy();
+    } catch (e) {
+      log.error({ err: e }, "error while stopping");
+    }
+    process.exit(EXIT.ok);
+  };
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+}

@@ -1,0 +1,148 @@
+/**
+ * Supervision of child processes (IceStorm's icebox, services started by `up`, gst-launch):
+ * each child leads its own process group, so stopping it stops everything it started; stop() is
+ * SIGTERM then SIGKILL after a grace; a synchronous exit handler kills leftovers if this process
+ * exits without stopping them.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { createWriteStream, type WriteStream } from "node:fs";
+import { createInterface } from "node:readline";
+import type { Logger } from "./logger.js";
+
+export interface ChildOptions {
+  name: string;
+  command: string;
+  args: readonly string[];
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  /** stdout and stderr are appended here; otherwise stderr lines go to the logger. */
+  logFile?: string;
+  /** Each stdout line (also when logFile is set). */
+  onStdoutLine?: (line: string) => void;
+  log: Logger;
+}
+
+export interface ChildExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+const live = new Set<SupervisedChild>();
+let exitHandlerInstalled = false;
+
+function installExitHandler(): void {
+  if (exitHandlerInstalled) return;
+  exitHandlerInstalled = true;
+  // Must be synchronous: it runs in the 'exit' event.
+  process.on("exit", () => {
+    for (const child of live) child.killNow();
+  });
+}
+
+export class SupervisedChild {
+  readonly name: string;
+  readonly process: ChildProcess;
+  readonly exited: Promise<ChildExit>;
+  #exit: ChildExit | undefined;
+  #stopping: Promise<ChildExit> | undefined;
+  #logStream: WriteStream | undefined;
+
+  private constructor(options: ChildOptions) {
+    this.name = options.name;
+    installExitHandler();
+    const logStream = options.logFile ? createWriteStream(options.logFile, { flags: "a" }) : undefined;
+    this.#logStream = logStream;
+    this.process = spawn(options.command, [...options.args], {
+      cwd: options.cwd,
+      env: options.env ?? process.env,
+      detached: true, // own process group: kill(-pid) reaches its children too
+      stdio: ["ignore", "pipe", "pipe"], // 0: none; 1, 2: read below
+    });
+    // An 'error' (e.g. ENOENT) is reported through `exited`; never let it be unhandled.
+    const spawnError = new Promise<ChildExit>((resolve) =>
+      this.process.once("error", (error: NodeJS.ErrnoException) => {
+        options.log.error({ child: this.name, error: error.message }, "cannot start process");
+        resolve({ code: error.code === "ENOENT" ? 127 : 126, signal: null });
+      }),
+    );
+    const closed = new Promise<ChildExit>((resolve) =>
+      this.process.once("exit", (code, signal) => resolve({ code, signal })),
+    );
+    this.exited = Promise.race([spawnError, closed]).then((exit) => {
+      this.#exit = exit;
+      live.delete(this);
+      return exit;
+    });
+    live.add(this);
+    const out = createInterface({ input: this.process.stdout! });
+    out.on("line", (line) => {
+      logStream?.write(line + "\n");
+      options.onStdoutLine?.(line);
+    });
+    const err = createInterface({ input: this.process.stderr! });
+    err.on("line", (line) => {
+      if (logStream) logStream.write(line + "\n");
+      else options.log.debug({ child: this.name, pid: this.process.pid }, line);
+    });
+    void this.exited.then(() => setTimeout(() => logStream?.end(), 100).unref());
+  }
+
+  static spawn(options: ChildOptions): SupervisedChild {
+    return new SupervisedChild(options);
+  }
+
+  get pid(): number | undefined {
+    return this.process.pid;
+  }
+
+  get running(): boolean {
+    return this.#exit === undefined && this.process.pid !== undefined;
+  }
+
+  /** Sends `signal` to the whole group. */
+  signal(signal: NodeJS.Signals): void {
+    if (!this.running || this.process.pid === undefined) return;
+    try {
+      process.kill(-this.process.pid, signal);
+    } catch {
+      // Already gone.
+    }
+  }
+
+  /** SIGKILL to the group, synchronously. */
+  killNow(): void {
+    this.signal("SIGKILL");
+  }
+
+  /**
+   * Graceful stop: `signal` (default SIGTERM) to the group, SIGKILL after graceMs. Idempotent;
+   * resolves with the exit.
+   */
+  stop(graceMs = 5000, signal: NodeJS.Signals = "SIGTERM"): Promise<ChildExit> {
+    this.#stopping ??= (async () => {
+      if (!this.running) return this.exited;
+      this.signal(signal);
+      let timer: NodeJS.Timeout | undefined;
+      const killed = new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
+          this.killNow();
+          resolve();
+        }, graceMs);
+      });
+      await Promise.race([this.exited, killed]);
+      clearTimeout(timer);
+      const exit = await this.exited;
+      // Grandchildren left in the group (if the leader exited first) go too.
+      if (this.process.pid !== undefined) {
+        try {
+          process.kill(-this.process.pid, "SIGKILL");
+        } catch {
+          // None left.
+        }
+      }
+      this.#logStream?.end();
+      return exit;
+    })();
+    return this.#stopping;
+  }
+}

@@ -1,0 +1,128 @@
+/**
+ * The registry of one kind of service instance (spec §2), shared by Main, Catalog and
+ * StreamProvider: de-duplicated by announced id, handed out round-robin, each candidate pinged
+ * (bounded by the call timeout) before it is handed out and removed if the ping fails. Instances
+ * silent for `silentAfterMs` are pinged by sweep() and removed only if that fails (other
+ * implementations announce once).
+ */
+import { EventEmitter } from "node:events";
+import { Ice } from "../slice/index.js";
+import type { Logger } from "./logger.js";
+
+export interface RegisteredInstance<P> {
+  readonly id: string;
+  readonly proxy: P;
+  /** ms since the epoch of the last announcement. */
+  readonly lastSeen: number;
+  /** Result of the last liveness check (true until one fails). */
+  readonly healthy: boolean;
+}
+
+export interface ServiceRegistryOptions {
+  /** Bound of each liveness ping. */
+  pingTimeoutMs: number;
+  /** Silence after which sweep() pings an instance. */
+  silentAfterMs: number;
+  log: Logger;
+}
+
+export type RegistryEvents<P> = {
+  added: [RegisteredInstance<P>];
+  removed: [RegisteredInstance<P>, string];
+};
+
+export class ServiceRegistry<P extends Ice.ObjectPrx> extends EventEmitter<RegistryEvents<P>> {
+  readonly kind: string;
+  readonly #instances = new Map<string, { id: string; proxy: P; lastSeen: number; healthy: boolean }>();
+  readonly #options: ServiceRegistryOptions;
+  #cursor = 0;
+
+  constructor(kind: string, options: ServiceRegistryOptions) {
+    super();
+    this.kind = kind;
+    this.#options = options;
+  }
+
+  /** Records an announcement; returns true when the id was not known. */
+  announce(id: string, proxy: P, now = Date.now()): boolean {
+    const known = this.#instances.get(id);
+    if (known) {
+      known.proxy = proxy;
+      known.lastSeen = now;
+      return false;
+    }
+    const entry = { id, proxy, lastSeen: now, healthy: true };
+    this.#instances.set(id, entry);
+    this.#options.log.info({ kind: this.kind, id, proxy: proxy.toString() }, "instance registered");
+    this.emit("added", { ...entry });
+    return true;
+  }
+
+  remove(id: string, reason = "removed"): void {
+    const entry = this.#instances.get(id);
+    if (!entry) return;
+    this.#instances.delete(id);
+    this.#options.log.warn({ kind: this.kind, id, reason }, "instance removed");
+    this.emit("removed", { ...entry }, reason);
+  }
+
+  get size(): number {
+    return this.#instances.size;
+  }
+
+  has(id: string): boolean {
+    return this.#instances.has(id);
+  }
+
+  get(id: string): RegisteredInstance<P> | undefined {
+    const e = this.#instances.get(id);
+    return e ? { ...e } : undefined;
+  }
+
+  list(): RegisteredInstance<P>[] {
+    return [...this.#instances.values()].map((e) => ({ ...e }));
+  }
+
+  /**
+   * The next live instance, round-robin. Every candidate is tried (pinged) before giving up;
+   * dead ones are removed. Resolves undefined when none is alive.
+   */
+  async pick(): Promise<P | undefined> {
+    const candidates = [...this.#instances.values()];
+    if (candidates.length === 0) return undefined;
+    const start = this.#cursor++ % candidates.length;
+    for (let i = 0; i < candidates.length; i++) {
+      const entry = candidates[(start + i) % candidates.length]!;
+      if (!this.#instances.has(entry.id)) continue;
+      if (await this.#isAlive(entry.proxy)) {
+        entry.healthy = true;
+        return entry.proxy;
+      }
+      entry.healthy = false;
+      this.remove(entry.id, "liveness ping failed");
+    }
+    return undefined;
+  }
+
+  /** Pings instances silent for silentAfterMs; removes those that do not answer. */
+  async sweep(now = Date.now()): Promise<void> {
+    const silent = [...this.#instances.values()].filter((e) => now - e.lastSeen >= this.#options.silentAfterMs);
+    await Promise.all(
+      silent.map(async (entry) => {
+        const alive = await this.#isAlive(entry.proxy);
+        entry.healthy = alive;
+        if (!alive) this.remove(entry.id, `silent for ${Math.round((now - entry.lastSeen) / 1000)} s and not answering`);
+      }),
+    );
+  }
+
+  async #isAlive(proxy: P): Promise<boolean> {
+    try {
+      await proxy.ice_invocationTimeout(this.#options.pingTimeoutMs).ice_ping();
+      return true;
+    } catch (e) {
+      if (!(e instanceof Ice.LocalException)) throw e;
+      return false;
+    }
+  }
+}
