@@ -1,0 +1,74 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { Ice } from "../../src/slice/index.js";
+import { ServiceRegistry } from "../../src/runtime/serviceRegistry.js";
+import { createLogger } from "../../src/runtime/logger.js";
+
+/** A stand-in proxy: ice_ping succeeds while `alive`. */
+function fakeProxy(name: string, state: { alive: boolean; pings: number }): Ice.ObjectPrx {
+  const prx = {
+    name,
+    toString: () => name,
+    ice_invocationTimeout: () => prx,
+    ice_ping: async () => {
+      state.pings++;
+      if (!state.alive) throw new Ice.ConnectionRefusedException();
+    },
+  };
+  return prx as unknown as Ice.ObjectPrx;
+}
+
+const log = createLogger("test", "silent");
+const options = { pingTimeoutMs: 100, silentAfterMs: 30_000, log };
+
+describe("ServiceRegistry", () => {
+  it("de-duplicates by id and reports whether an id is new", () => {
+    const r = new ServiceRegistry<Ice.ObjectPrx>("auth", options);
+    const s = { alive: true, pings: 0 };
+    assert.equal(r.announce("a", fakeProxy("A", s)), true);
+    assert.equal(r.announce("a", fakeProxy("A2", s)), false);
+    assert.equal(r.size, 1);
+    assert.equal(String(r.get("a")!.proxy), "A2");
+  });
+
+  it("hands out live instances round-robin, pinging each first", async () => {
+    const r = new ServiceRegistry<Ice.ObjectPrx>("auth", options);
+    const a = { alive: true, pings: 0 };
+    const b = { alive: true, pings: 0 };
+    r.announce("a", fakeProxy("A", a));
+    r.announce("b", fakeProxy("B", b));
+    const picked = [];
+    for (let i = 0; i < 4; i++) picked.push(String(await r.pick()));
+    assert.deepEqual(picked, ["A", "B", "A", "B"]);
+    assert.equal(a.pings + b.pings, 4);
+  });
+
+  it("removes a dead instance and tries every candidate before giving up", async () => {
+    const r = new ServiceRegistry<Ice.ObjectPrx>("auth", options);
+    const a = { alive: false, pings: 0 };
+    const b = { alive: true, pings: 0 };
+    r.announce("a", fakeProxy("A", a));
+    r.announce("b", fakeProxy("B", b));
+    const removed: string[] = [];
+    r.on("removed", (i) => removed.push(i.id));
+    assert.equal(String(await r.pick()), "B");
+    assert.deepEqual(removed, ["a"]);
+    b.alive = false;
+    assert.equal(await r.pick(), undefined);
+    assert.equal(r.size, 0);
+  });
+
+  it("sweep pings only silent instances and removes only those that fail", async () => {
+    const r = new ServiceRegistry<Ice.ObjectPrx>("auth", { ...options, silentAfterMs: 1000 });
+    const quietAlive = { alive: true, pings: 0 };
+    const quietDead = { alive: false, pings: 0 };
+    const recent = { alive: false, pings: 0 };
+    r.announce("quiet-alive", fakeProxy("QA", quietAlive), 0);
+    r.announce("quiet-dead", fakeProxy("QD", quietDead), 0);
+    r.announce("recent", fakeProxy("R", recent), 5000);
+    await r.sweep(5500);
+    assert.deepEqual(r.list().map((i) => i.id).sort(), ["quiet-alive", "recent"]);
+    assert.equal(recent.pings, 0);
+    assert.equal(quietAlive.pings, 1);
+  });
+});
