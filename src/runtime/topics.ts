@@ -5,6 +5,7 @@
  */
 import { Ice, IceStorm } from "../slice/index.js";
 import type { Logger } from "./logger.js";
+import type { EventArg } from "./eventSignature.js";
 
 export type ContextFor = (operation: string, args: readonly unknown[]) => Map<string, string> | undefined;
 
@@ -81,8 +82,8 @@ export class TopicPublisher<P extends Ice.ObjectPrx> {
   }
 
   /**
-   * Runs `send` with the publisher proxy (optionally with a request context, for signatures);
-   * on failure re-resolves the publisher and tries once more.
+   * Runs `send` with the publisher proxy; on failure re-resolves the publisher and tries once
+   * more (the retry is signed afresh by the caller's `send`).
    */
   async publish(send: (publisher: P) => PromiseLike<unknown>): Promise<void> {
     try {
@@ -92,6 +93,19 @@ export class TopicPublisher<P extends Ice.ObjectPrx> {
       this.log.debug({ topic: this.topicName, error: String(first) }, "publish failed, re-resolving publisher");
       await send(await this.#resolve());
     }
+  }
+
+  /**
+   * Publishes `operation(args)` signed per spec §7.1: `send` receives the publisher and the
+   * request context carrying the signature.
+   */
+  async publishSigned(
+    signer: { sign(topic: string, operation: string, args: readonly EventArg[]): Map<string, string> },
+    operation: string,
+    args: readonly EventArg[],
+    send: (publisher: P, ctx: Map<string, string>) => PromiseLike<unknown>,
+  ): Promise<void> {
+    await this.publish((publisher) => send(publisher, signer.sign(this.topicName, operation, args)));
   }
 }
 

@@ -1,0 +1,35 @@
+/**
+ * Token checks for services that are not the Authenticator (spec §0, §2): ask a live
+ * Authenticator from the registry; every candidate is tried before giving up, and with none
+ * reachable the token is refused (Unauthorized), never accepted.
+ */
+import { Ice, IceFlix } from "../slice/index.js";
+import type { ServiceRegistry } from "./serviceRegistry.js";
+
+/** Spec §10: token arguments beyond 4 KiB are refused without a call. */
+export const MAX_TOKEN_LENGTH = 4096;
+
+export class TokenValidator {
+  constructor(private readonly authenticators: ServiceRegistry<IceFlix.AuthenticatorPrx>) {}
+
+  /** True iff an Authenticator says the token is valid. */
+  async isValid(token: string): Promise<boolean> {
+    if (typeof token !== "string" || token.length === 0 || token.length > MAX_TOKEN_LENGTH) return false;
+    for (let attempt = 0; attempt < Math.max(1, this.authenticators.size); attempt++) {
+      const auth = await this.authenticators.pick();
+      if (!auth) return false;
+      try {
+        return await auth.isAuthorized(token);
+      } catch (e) {
+        if (!(e instanceof Ice.LocalException)) throw e;
+        // That replica failed mid-call: try the next one.
+      }
+    }
+    return false;
+  }
+
+  /** Throws IceFlix.Unauthorized unless the token is valid. */
+  async require(token: string): Promise<void> {
+    if (!(await this.isValid(token))) throw new IceFlix.Unauthorized();
+  }
+}
