@@ -42,8 +42,10 @@ if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules
 fi
 
 stamp=dist/.build-stamp
+# Only sources count (results files written under bench/ must not trigger a rebuild).
 if [[ ! -f $stamp ]] || [[ -n $(find src test bench slice scripts tsconfig.json package-lock.json -newer "$stamp" -type f \
-      -not -path 'src/gen/*' -print -quit 2>/dev/null) ]]; then
+      -not -path 'src/gen/*' \( -name '*.ts' -o -name '*.ice' -o -name '*.mjs' -o -name '*.json' -not -path 'bench/*' \) \
+      -print -quit 2>/dev/null) ]]; then
   say "building"
   node scripts/build-slice.mjs
   npx --no-install tsc -p tsconfig.json
