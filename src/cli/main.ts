@@ -6,6 +6,9 @@ import { Command, CommanderError, InvalidArgumentError } from "commander";
 import { ConfigError, DEFAULT_PORTS, defaultDataDir, loadProperties, portsFromBase, PROP, splitPropertyArgs } from "../runtime/config.js";
 import { IceStormBroker } from "../broker/iceStormBroker.js";
 import { MainService, mainSettings } from "../services/main/mainService.js";
+import { startAuthenticatorComponent } from "../services/authenticator/component.js";
+import { startCatalogComponent } from "../services/catalog/component.js";
+import { startStreamingComponent } from "../services/streaming/component.js";
 import { CliError, EXIT } from "./exitCodes.js";
 import { runService } from "./runService.js";
 import { up } from "./commands/up.js";
@@ -101,6 +104,31 @@ export async function main(argv: string[]): Promise<void> {
         return { proxy: service.proxyString, stop: () => service.stop() };
       });
     });
+
+  /** `auth`, `catalog`, `streaming`: one service in the foreground on its spec §1 default port. */
+  const serviceCommand = (
+    name: string,
+    description: string,
+    adapter: string,
+    port: number,
+    start: typeof startCatalogComponent,
+    extra?: (cmd: Command) => Command,
+  ) => {
+    let cmd = program.command(name).description(description).option("--data <dir>", "data folder");
+    if (extra) cmd = extra(cmd);
+    cmd.action(async (o: { data?: string; media?: string }) => {
+      const p = props();
+      if (!p.getProperty(`${adapter}.Endpoints`)) p.setProperty(`${adapter}.Endpoints`, `tcp -h 127.0.0.1 -p ${port}`);
+      if (!p.getProperty(PROP.data)) p.setProperty(PROP.data, dataOf(o));
+      if (o.media && !p.getProperty(PROP.mediaDir)) p.setProperty(PROP.mediaDir, o.media);
+      await runService(name, p, (communicator, log) => start(communicator, p, log));
+    });
+  };
+  serviceCommand("auth", "run an Authenticator in the foreground", "AuthenticatorAdapter", DEFAULT_PORTS.authenticator, startAuthenticatorComponent);
+  serviceCommand("catalog", "run a MediaCatalog in the foreground", "CatalogAdapter", DEFAULT_PORTS.catalog, startCatalogComponent);
+  serviceCommand("streaming", "run a StreamProvider in the foreground", "StreamingAdapter", DEFAULT_PORTS.streaming, startStreamingComponent, (c) =>
+    c.option("--media <dir>", "media folder to serve"),
+  );
 
   try {
     await program.parseAsync(split.rest, { from: "user" });

@@ -6,13 +6,18 @@
 import { Ice } from "../slice/index.js";
 import { createCommunicator } from "../runtime/communicator.js";
 import { createLogger, type Logger } from "../runtime/logger.js";
+import type { RunningComponent } from "../runtime/lifecycle.js";
 import { EXIT } from "./exitCodes.js";
+import { ConfigError } from "../runtime/config.js";
+import { EndpointConfigError } from "../ice-server/index.js";
+import { BrokerStartError } from "../broker/iceStormBroker.js";
 
-export interface RunningComponent {
-  /** What peers use to reach it. */
-  proxy: string;
-  stop(): Promise<unknown>;
+/** Start-up failures the user can fix (configuration, ports, a missing broker): one line, no stack. */
+function isExpectedStartError(e: unknown): boolean {
+  return e instanceof ConfigError || e instanceof EndpointConfigError || e instanceof BrokerStartError;
 }
+
+export type { RunningComponent };
 
 export async function runService(
   kind: string,
@@ -26,7 +31,8 @@ export async function runService(
     communicator = createCommunicator(props, log);
     component = await start(communicator, log);
   } catch (e) {
-    log.error({ err: e }, `${kind} failed to start`);
+    if (isExpectedStartError(e)) log.error({ error: (e as Error).message }, `${kind} failed to start`);
+    else log.error({ err: e }, `${kind} failed to start`);
     process.stderr.write(`iceflix ${kind}: failed to start: ${(e as Error).message}\n`);
     process.exit(EXIT.error);
   }
