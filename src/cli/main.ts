@@ -14,6 +14,7 @@ import { runService } from "./runService.js";
 import { up } from "./commands/up.js";
 import { down } from "./commands/down.js";
 import { status } from "./commands/status.js";
+import { user, type UserAction } from "./commands/user.js";
 
 function intOption(min: number, max: number) {
   return (value: string): number => {
@@ -103,6 +104,20 @@ export async function main(argv: string[]): Promise<void> {
         const service = await MainService.start(communicator, mainSettings(p), log);
         return { proxy: service.proxyString, stop: () => service.stop() };
       });
+    });
+
+  program
+    .command("user")
+    .description("edit the users DB: add|remove|passwd NAME, import FILE (original users.json), list")
+    .argument("<action>", "add, remove, passwd, import or list")
+    .argument("[name]", "user name (or FILE for import)")
+    .option("--data <dir>", "data folder")
+    .option("--password-stdin", "read the password from the first line of stdin", false)
+    .action(async (action: string, name: string | undefined, o: { data?: string; passwordStdin: boolean }) => {
+      if (!["add", "remove", "passwd", "import", "list"].includes(action)) {
+        throw new CliError(`unknown user action "${action}" (add, remove, passwd, import, list)`, EXIT.usage);
+      }
+      process.exitCode = await user(action as UserAction, name, { data: dataOf(o), passwordStdin: o.passwordStdin });
     });
 
   /** `auth`, `catalog`, `streaming`: one service in the foreground on its spec §1 default port. */

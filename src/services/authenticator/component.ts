@@ -2,7 +2,10 @@
 import { Ice } from "../../slice/index.js";
 import type { Logger } from "../../runtime/logger.js";
 import type { RunningComponent } from "../../runtime/lifecycle.js";
+import { createServiceContext } from "../../runtime/serviceContext.js";
+import { AuthenticatorService } from "./authenticatorService.js";
 
-export async function startAuthenticatorComponent(_communicator: Ice.Communicator, _props: Ice.Properties, _log: Logger): Promise<RunningComponent> {
-  throw new Error("the authenticator service is not implemented yet");
+export async function startAuthenticatorComponent(communicator: Ice.Communicator, props: Ice.Properties, log: Logger): Promise<RunningComponent> {
+  const service = await AuthenticatorService.start(createServiceContext(communicator, props, log));
+  return { proxy: service.proxyString, stop: () => service.stop() };
 }

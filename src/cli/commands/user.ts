@@ -1,0 +1,101 @@
+/**
+ * `iceflix user add|remove|passwd NAME`, `user import FILE`, `user list`: edits the users DB in
+ * `<data>/users.db`; running Authenticators see the change at once (spec §3).
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { isValidUserName, UserStore, UserStoreError } from "../../services/authenticator/userStore.js";
+import { normalizePasswordHash } from "../../services/authenticator/passwordKdf.js";
+import { CliError, EXIT } from "../exitCodes.js";
+import { dataPaths, ensureDataDir } from "../dataDir.js";
+import { askHidden, passwordHash, readPasswordFromStdin } from "../password.js";
+
+export type UserAction = "add" | "remove" | "passwd" | "import" | "list";
+
+export async function user(action: UserAction, arg: string | undefined, options: { data: string; passwordStdin: boolean }): Promise<number> {
+  const paths = dataPaths(options.data);
+  ensureDataDir(paths);
+  const store = new UserStore(join(paths.root, "users.db"));
+  try {
+    switch (action) {
+      case "list":
+        for (const name of store.list()) process.stdout.write(name + "\n");
+        return EXIT.ok;
+      case "import":
+        return await importUsersJson(store, required(arg, "FILE"));
+      case "remove":
+        store.remove(validName(arg));
+        process.stdout.write(`removed user ${arg}; their tokens are revoked\n`);
+        return EXIT.ok;
+      case "add":
+      case "passwd": {
+        const name = validName(arg);
+        if (action === "add" && store.has(name)) throw new CliError(`user ${name} already exists`);
+        if (action === "passwd" && !store.has(name)) throw new CliError(`no user ${name}`);
+        const password = await obtainPassword(options.passwordStdin);
+        if (action === "add") await store.add(name, passwordHash(password));
+        else await store.setPassword(name, passwordHash(password));
+        process.stdout.write(action === "add" ? `added user ${name}\n` : `changed the password of ${name}; their tokens are revoked\n`);
+        return EXIT.ok;
+      }
+    }
+  } catch (e) {
+    if (e instanceof UserStoreError) throw new CliError(e.message);
+    throw e;
+  } finally {
+    store.close();
+  }
+}
+
+function required(value: string | undefined, what: string): string {
+  if (!value) throw new CliError(`missing ${what}`, EXIT.usage);
+  return value;
+}
+
+function validName(name: string | undefined): string {
+  const n = required(name, "NAME");
+  if (!isValidUserName(n)) throw new CliError("a user name is 1–64 characters without control characters", EXIT.usage);
+  return n;
+}
+
+async function obtainPassword(fromStdin: boolean): Promise<string> {
+  let password: string;
+  if (fromStdin) {
+    password = await readPasswordFromStdin();
+  } else {
+    password = await askHidden("Password: ");
+    const again = await askHidden("Again: ");
+    if (password !== again) throw new CliError("the passwords differ");
+  }
+  if (password.length === 0) throw new CliError("the password is empty", EXIT.usage);
+  return password;
+}
+
+/** The original format: {"user": {"password_hash": "<sha256 hex>"}}. Existing users are kept. */
+async function importUsersJson(store: UserStore, file: string): Promise<number> {
+  let data: unknown;
+  try {
+    data = JSON.parse(readFileSync(file, "utf8"));
+  } catch (e) {
+    throw new CliError(`cannot read ${file}: ${(e as Error).message}`);
+  }
+  if (!data || typeof data !== "object" || Array.isArray(data)) throw new CliError(`${file} is not a users.json object`);
+  let added = 0;
+  const problems: string[] = [];
+  for (const [name, entry] of Object.entries(data as Record<string, unknown>)) {
+    const hash = normalizePasswordHash((entry as { password_hash?: unknown })?.password_hash as string);
+    if (!isValidUserName(name) || !hash) {
+      problems.push(`${JSON.stringify(name).slice(0, 70)}: invalid name or password_hash`);
+      continue;
+    }
+    if (store.has(name)) {
+      problems.push(`${name}: already exists (kept)`);
+      continue;
+    }
+    await store.add(name, hash);
+    added++;
+  }
+  process.stdout.write(`imported ${added} user(s)\n`);
+  for (const p of problems) process.stderr.write(`  skipped ${p}\n`);
+  return EXIT.ok;
+}

@@ -1,0 +1,146 @@
+/**
+ * The Authenticator (spec §3): logins against the users DB, HMAC-signed tokens valid on every
+ * replica, revocation published on AuthenticationStatus at expiry and at once when a user is
+ * removed or given a new password (seen by polling the DB's data_version, so `iceflix user …`
+ * takes effect without a restart).
+ */
+import { randomUUID } from "node:crypto";
+import { join } from "node:path";
+import { IceFlix } from "../../slice/index.js";
+import { ServerAdapter } from "../../ice-server/index.js";
+import { Announcer } from "../../runtime/announcer.js";
+import type { ServiceContext } from "../../runtime/serviceContext.js";
+import type { Subscription, TopicPublisher } from "../../runtime/topics.js";
+import { proxyText } from "../../runtime/iceValues.js";
+import { AuthenticatorI, TokenRevocationI } from "./authenticatorServant.js";
+import { IssuedTokens } from "./issuedTokens.js";
+import { normalizePasswordHash } from "./passwordKdf.js";
+import { MAX_TOKEN_BYTES, TokenCodec } from "./tokens.js";
+import { isValidUserName, UserStore } from "./userStore.js";
+
+export const AUTHENTICATOR_ADAPTER = "AuthenticatorAdapter";
+export const TOPIC_AUTHENTICATION_STATUS = "AuthenticationStatus";
+/** How often expiry and users-DB changes are checked: revocations go out within this of the event. */
+const CHECK_INTERVAL_MS = 250;
+
+export class AuthenticatorService {
+  readonly id = randomUUID();
+  readonly #ctx: ServiceContext;
+  readonly #users: UserStore;
+  readonly #codec: TokenCodec;
+  readonly #tokens = new IssuedTokens();
+  readonly #lifetimeMs: number;
+  #server: ServerAdapter | undefined;
+  #proxy: IceFlix.AuthenticatorPrx | undefined;
+  #announcer: Announcer | undefined;
+  #subscription: Subscription | undefined;
+  #revocations: TopicPublisher<IceFlix.TokenRevocationPrx>;
+  #timer: NodeJS.Timeout | undefined;
+  #dataVersion = -1;
+  #stopped: Promise<void> | undefined;
+
+  private constructor(ctx: ServiceContext) {
+    this.#ctx = ctx;
+    this.#users = new UserStore(join(ctx.settings.dataDir, "users.db"));
+    this.#codec = new TokenCodec(ctx.secret);
+    this.#lifetimeMs = ctx.settings.tokenLifetimeSeconds * 1000;
+    this.#revocations = ctx.topics.publisher(TOPIC_AUTHENTICATION_STATUS, (p) => IceFlix.TokenRevocationPrx.uncheckedCast(p));
+  }
+
+  static async start(ctx: ServiceContext): Promise<AuthenticatorService> {
+    const service = new AuthenticatorService(ctx);
+    try {
+      await service.#start();
+    } catch (e) {
+      await service.stop();
+      throw e;
+    }
+    return service;
+  }
+
+  async #start(): Promise<void> {
+    const { communicator, topics, log } = this.#ctx;
+    this.#server = await ServerAdapter.create(communicator, AUTHENTICATOR_ADAPTER);
+    this.#proxy = IceFlix.AuthenticatorPrx.uncheckedCast(this.#server.add(new AuthenticatorI(this), "Authenticator"));
+    const revocationListener = this.#server.addWithUUID(new TokenRevocationI(this));
+    this.#subscription = (await topics.subscribe(TOPIC_AUTHENTICATION_STATUS, revocationListener)).keepAlive(
+      this.#ctx.settings.announcePeriodMs,
+    );
+    this.#dataVersion = this.#users.dataVersion();
+    this.#timer = setInterval(() => this.#check(), CHECK_INTERVAL_MS);
+    this.#announcer = new Announcer(this.#ctx, "authenticator", this.id, this.#proxy);
+    await this.#announcer.start();
+    log.info({ id: this.id, proxy: this.proxyString, users: this.#users.list().length }, "Authenticator ready");
+  }
+
+  get proxyString(): string {
+    if (!this.#proxy) throw new Error("Authenticator is not started");
+    return proxyText(this.#ctx.communicator, this.#proxy);
+  }
+
+  /** A new token for valid credentials, else undefined (the caller raises Unauthorized). */
+  async login(user: string, passwordHash: string): Promise<string | undefined> {
+    const hash = normalizePasswordHash(passwordHash);
+    if (!isValidUserName(user) || !hash) return undefined;
+    const result = await this.#users.login(user, hash);
+    if (!result.ok) {
+      this.#ctx.log.info({ user, reason: result.reason }, "login refused");
+      return undefined;
+    }
+    const { token, claims } = this.#codec.issue(user, this.#lifetimeMs);
+    this.#tokens.remember(token, claims);
+    return token;
+  }
+
+  /** Valid iff the MAC checks, not expired, not revoked, issued after the user's last change. */
+  isValid(token: string, now = Date.now()): boolean {
+    if (typeof token !== "string" || token.length > MAX_TOKEN_BYTES) return false;
+    const claims = this.#codec.decode(token);
+    if (!claims || claims.expiresAt <= now || this.#tokens.isRevoked(token)) return false;
+    const validSince = this.#users.validSince(claims.user);
+    return validSince !== undefined && claims.issuedAt >= validSince;
+  }
+
+  /** A revoke event from any replica (ours included): remembered if signed and authentic. */
+  onRevokeEvent(token: string, context: Map<string, string> | undefined): void {
+    if (!this.#ctx.gate.accept(TOPIC_AUTHENTICATION_STATUS, "revoke", [token], context)) return;
+    const claims = this.#codec.decode(token);
+    if (claims) this.#tokens.revoke(token, claims.expiresAt);
+  }
+
+  #check(): void {
+    const now = Date.now();
+    for (const token of this.#tokens.takeExpired(now)) this.#publishRevoke(token, "expired");
+    const version = this.#users.dataVersion();
+    if (version === this.#dataVersion) return;
+    this.#dataVersion = version;
+    for (const [token, claims] of this.#tokens.takeWhere((c) => {
+      const since = this.#users.validSince(c.user);
+      return since === undefined || c.issuedAt < since;
+    })) {
+      this.#tokens.revoke(token, claims.expiresAt);
+      this.#publishRevoke(token, "user changed");
+    }
+  }
+
+  #publishRevoke(token: string, reason: string): void {
+    this.#ctx.log.info({ reason }, "publishing token revocation");
+    this.#revocations
+      .publishSigned(this.#ctx.signer, "revoke", [token], (pub, ctx) => pub.revoke(token, ctx))
+      .catch((e: unknown) => this.#ctx.log.warn({ error: String(e) }, "cannot publish a revocation"));
+  }
+
+  stop(): Promise<void> {
+    this.#stopped ??= (async () => {
+      clearInterval(this.#timer);
+      this.#announcer?.stop();
+      await this.#subscription?.unsubscribe();
+      await this.#server?.destroy();
+      this.#users.close();
+      this.#ctx.log.info({ id: this.id }, "Authenticator stopped");
+    })();
+    return this.#stopped;
+  }
+}
+
+
