@@ -63,6 +63,8 @@ export class IceStormBroker {
       args: [`--Ice.Config=${configFile}`],
       logFile: join(dir, "icebox.log"),
       log: options.log,
+      // In our process group: if `iceflix broker` is killed with its group, icebox goes too.
+      ownGroup: false,
     });
     const broker = new IceStormBroker(proxy, child);
     const timeoutMs = options.readyTimeoutMs ?? 15_000;

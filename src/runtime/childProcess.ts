@@ -19,6 +19,11 @@ export interface ChildOptions {
   logFile?: string;
   /** Each stdout line (also when logFile is set). */
   onStdoutLine?: (line: string) => void;
+  /**
+   * Lead a process group of its own (default). false keeps the child in our group, so whoever
+   * kills our group kills it too (icebox under `iceflix broker`).
+   */
+  ownGroup?: boolean;
   log: Logger;
 }
 
@@ -46,16 +51,18 @@ export class SupervisedChild {
   #exit: ChildExit | undefined;
   #stopping: Promise<ChildExit> | undefined;
   #logStream: WriteStream | undefined;
+  readonly #ownGroup: boolean;
 
   private constructor(options: ChildOptions) {
     this.name = options.name;
     installExitHandler();
     const logStream = options.logFile ? createWriteStream(options.logFile, { flags: "a" }) : undefined;
     this.#logStream = logStream;
+    this.#ownGroup = options.ownGroup ?? true;
     this.process = spawn(options.command, [...options.args], {
       cwd: options.cwd,
       env: options.env ?? process.env,
-      detached: true, // own process group: kill(-pid) reaches its children too
+      detached: this.#ownGroup, // own process group: kill(-pid) reaches its children too
       stdio: ["ignore", "pipe", "pipe"], // 0: none; 1, 2: read below
     });
     // An 'error' (e.g. ENOENT) is reported through `exited`; never let it be unhandled.
@@ -71,6 +78,8 @@ export class SupervisedChild {
     this.exited = Promise.race([spawnError, closed]).then((exit) => {
       this.#exit = exit;
       live.delete(this);
+      // Whatever the leader started dies with it, however it ended.
+      this.#killGroup();
       return exit;
     });
     live.add(this);
@@ -99,13 +108,22 @@ export class SupervisedChild {
     return this.#exit === undefined && this.process.pid !== undefined;
   }
 
-  /** Sends `signal` to the whole group. */
+  /** Sends `signal` to the child (to its whole group when it leads one). */
   signal(signal: NodeJS.Signals): void {
     if (!this.running || this.process.pid === undefined) return;
     try {
-      process.kill(-this.process.pid, signal);
+      process.kill(this.#ownGroup ? -this.process.pid : this.process.pid, signal);
     } catch {
       // Already gone.
+    }
+  }
+
+  #killGroup(): void {
+    if (!this.#ownGroup || this.process.pid === undefined) return;
+    try {
+      process.kill(-this.process.pid, "SIGKILL");
+    } catch {
+      // None left.
     }
   }
 
@@ -132,14 +150,6 @@ export class SupervisedChild {
       await Promise.race([this.exited, killed]);
       clearTimeout(timer);
       const exit = await this.exited;
-      // Grandchildren left in the group (if the leader exited first) go too.
-      if (this.process.pid !== undefined) {
-        try {
-          process.kill(-this.process.pid, "SIGKILL");
-        } catch {
-          // None left.
-        }
-      }
       this.#logStream?.end();
       return exit;
     })();

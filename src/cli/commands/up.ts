@@ -10,7 +10,7 @@ import { portsFromBase } from "../../runtime/config.js";
 import { createLogger, type Logger } from "../../runtime/logger.js";
 import { CliError, EXIT } from "../exitCodes.js";
 import { dataPaths, ensureDataDir, runningUpPid, type DataPaths } from "../dataDir.js";
-import { ICEFLIX_BIN, startComponent, type ComponentSpec, type StartedComponent } from "./components.js";
+import { ICEFLIX_BIN, lastLines, startComponent, type ComponentSpec, type StartedComponent } from "./components.js";
 
 export interface UpOptions {
   data: string;
@@ -107,7 +107,8 @@ async function upDetached(options: UpOptions, paths: DataPaths): Promise<number>
       }
     }
     if (exited !== null) {
-      throw new CliError(`IceFlix failed to start; see ${join(paths.logs, "up.log")}`, exited === EXIT.alreadyRunning ? EXIT.alreadyRunning : EXIT.error);
+      const why = lastLines(join(paths.logs, "up.log"), 1);
+      throw new CliError(`${why} (log: ${join(paths.logs, "up.log")})`, exited === EXIT.alreadyRunning ? EXIT.alreadyRunning : EXIT.error);
     }
     await new Promise((r) => setTimeout(r, 100));
   }
