@@ -1,5 +1,5 @@
 /**
- * `iceflix up`: the whole system from one command (spec §1). For now: the broker and N Mains.
+ * `iceflix up`: the whole system from one command (spec §1): broker, then N of each service.
  * Supervises its components: one that dies is restarted; SIGINT/SIGTERM stops them all in reverse
  * order. Writes `<data>/main.proxy` (every Main endpoint on one line) and `<data>/up.pid`.
  */
@@ -10,7 +10,16 @@ import { portsFromBase } from "../../runtime/config.js";
 import { createLogger, type Logger } from "../../runtime/logger.js";
 import { CliError, EXIT } from "../exitCodes.js";
 import { dataPaths, ensureDataDir, runningUpPid, type DataPaths } from "../dataDir.js";
+import { ensureSecret } from "../../runtime/secret.js";
+import type { Ports } from "../../runtime/config.js";
+import { DEMO_USER, ensureDemoMedia, ensureDemoUser } from "../demoMedia.js";
 import { ICEFLIX_BIN, lastLines, startComponent, type ComponentSpec, type StartedComponent } from "./components.js";
+
+/** The services `up` starts after the broker, in order, each `--replicas` times. */
+const SERVICES: Array<{ kind: string; adapter: string; port: keyof Ports }> = [
+  { kind: "main", adapter: "MainAdapter", port: "main" },
+  { kind: "auth", adapter: "AuthenticatorAdapter", port: "authenticator" },
+];
 
 export interface UpOptions {
   data: string;
@@ -41,22 +50,39 @@ export async function up(options: UpOptions): Promise<number> {
   process.on("SIGINT", () => void stop("SIGINT"));
   process.on("SIGTERM", () => void stop("SIGTERM"));
 
+  const say = (line: string) => process.stdout.write(`${line}\n`);
+  let demo = false;
   try {
+    ensureSecret(paths.secret);
+    const mediaDir = options.media ?? join(paths.root, "demo-media");
+    if (!options.media) {
+      await ensureDemoMedia(mediaDir, say);
+      demo = await ensureDemoUser(join(paths.root, "users.db"));
+    }
     const ports = portsFromBase(options.basePort);
     const common = ["--data", paths.root, ...options.propertyArgs];
+    say("starting the broker");
     const broker = await supervisor.start({
       name: "broker",
       kind: "broker",
       args: [...common, ...(options.basePort !== undefined ? ["--base-port", String(options.basePort)] : [])],
     });
     const withBroker = [...common, `--IceFlix.IceStorm/TopicManager=${broker.proxy}`];
-    for (let i = 0; i < options.replicas; i++) {
-      const port = i === 0 ? ports.main : 0;
-      await supervisor.start({
-        name: i === 0 ? "main" : `main-${i + 1}`,
-        kind: "main",
-        args: [...withBroker, `--MainAdapter.Endpoints=tcp -h 127.0.0.1 -p ${port}`],
-      });
+    // Mains first, so they hear the services' first announcements.
+    for (const service of SERVICES) {
+      say(`starting ${options.replicas} × ${service.kind}`);
+      for (let i = 0; i < options.replicas; i++) {
+        const port = i === 0 ? ports[service.port] : 0;
+        await supervisor.start({
+          name: i === 0 ? service.kind : `${service.kind}-${i + 1}`,
+          kind: service.kind,
+          args: [
+            ...withBroker,
+            `--${service.adapter}.Endpoints=tcp -h 127.0.0.1 -p ${port}`,
+            ...(service.kind === "streaming" ? ["--media", mediaDir] : []),
+          ],
+        });
+      }
     }
   } catch (e) {
     await supervisor.stopAll();
@@ -72,6 +98,7 @@ export async function up(options: UpOptions): Promise<number> {
       `  (also in ${paths.mainProxy})`,
       `  Logs: ${paths.logs}`,
       `  Connect: bin/iceflix client --data ${paths.root}`,
+      ...(demo ? [`  Demo user: ${DEMO_USER.name} / password ${DEMO_USER.password}`] : []),
       `  Stop: Ctrl+C, or bin/iceflix down --data ${paths.root}`,
       "",
     ].join("\n"),

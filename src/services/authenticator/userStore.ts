@@ -5,7 +5,7 @@
  * every running Authenticator open the same file; changes are seen at once.
  */
 import Database from "better-sqlite3";
-import { mkdirSync } from "node:fs";
+import { chmodSync, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { credentialMatches, DEFAULT_KDF, deriveCredential, newCredential } from "./passwordKdf.js";
 
@@ -42,6 +42,8 @@ export class UserStore {
   constructor(file: string) {
     mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
     this.#db = new Database(file);
+    // Credentials: owner-only (SQLite gives the -wal/-shm files the same mode).
+    chmodSync(file, 0o600);
     this.#db.pragma("journal_mode = WAL");
     this.#db.pragma("synchronous = FULL");
     this.#db.pragma("busy_timeout = 5000");
