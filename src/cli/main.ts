@@ -5,7 +5,8 @@
 import { Command, CommanderError, InvalidArgumentError } from "commander";
 import { ConfigError, DEFAULT_PORTS, defaultDataDir, loadProperties, portsFromBase, PROP, splitPropertyArgs } from "../runtime/config.js";
 import { IceStormBroker } from "../broker/iceStormBroker.js";
-import { MainService, mainSettings } from "../services/main/mainService.js";
+import { MainService } from "../services/main/mainService.js";
+import { createServiceContext } from "../runtime/serviceContext.js";
 import { startAuthenticatorComponent } from "../services/authenticator/component.js";
 import { startCatalogComponent } from "../services/catalog/component.js";
 import { startStreamingComponent } from "../services/streaming/component.js";
@@ -101,7 +102,7 @@ export async function main(argv: string[]): Promise<void> {
       if (!p.getProperty("MainAdapter.Endpoints")) p.setProperty("MainAdapter.Endpoints", `tcp -h 127.0.0.1 -p ${DEFAULT_PORTS.main}`);
       if (!p.getProperty(PROP.data)) p.setProperty(PROP.data, dataOf(o));
       await runService("main", p, async (communicator, log) => {
-        const service = await MainService.start(communicator, mainSettings(p), log);
+        const service = await MainService.start(createServiceContext(communicator, p, log));
         return { proxy: service.proxyString, stop: () => service.stop() };
       });
     });

@@ -6,7 +6,8 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Ice, IceFlixExt } from "../../src/slice/index.js";
@@ -58,7 +59,10 @@ function track<T extends ReadyProcess<unknown>>(p: T): T {
   return p;
 }
 
-async function startMain(topicManager: string): Promise<ReadyProcess<{ proxy: string; pid: number }>> {
+/** The deployment secret shared by Main and the (signing) Python peers of these tests. */
+let secretFile = "";
+
+async function startMain(topicManager: string, extra: string[] = []): Promise<ReadyProcess<{ proxy: string; pid: number }>> {
   return track(
     await startIceflix([
       "main",
@@ -68,6 +72,8 @@ async function startMain(topicManager: string): Promise<ReadyProcess<{ proxy: st
       `--IceFlix.IceStorm/TopicManager=${topicManager}`,
       `--IceFlix.Announce.PeriodSeconds=${PERIOD_S}`,
       "--IceFlix.Call.TimeoutMs=3000",
+      `--IceFlix.Secret.File=${secretFile}`,
+      ...extra,
     ]),
   );
 }
@@ -77,6 +83,8 @@ interface PeerOptions {
   id?: string;
   period?: number;
   burst?: number;
+  /** Announce without signing (default: signed with the shared secret). */
+  unsigned?: boolean;
 }
 
 async function startPeer(topicManager: string, name: string, o: PeerOptions = {}): Promise<ReadyProcess<PeerReady>> {
@@ -84,6 +92,7 @@ async function startPeer(topicManager: string, name: string, o: PeerOptions = {}
   if (o.id) args.push("--id", o.id);
   if (o.period) args.push("--period", String(o.period));
   if (o.burst) args.push("--burst", String(o.burst));
+  if (!o.unsigned) args.push("--secret-file", secretFile);
   return track(await startPython<PeerReady>("auth_peer.py", args));
 }
 
@@ -136,6 +145,8 @@ function waitForIds(main: string, kind: string, expected: string[], timeoutMs = 
 }
 
 before(async () => {
+  secretFile = join(tmp("iceflix-secret-"), "secret");
+  writeFileSync(secretFile, randomBytes(32).toString("hex") + "\n", { mode: 0o600 });
   broker = await startTestBroker();
 });
 
@@ -178,6 +189,23 @@ describe("Main discovery through IceStorm, with Python peers", () => {
       assert.ok(listed.every((i) => i.healthy), JSON.stringify(listed));
     } finally {
       await Promise.allSettled([auth.stop(), catalog.stop(), main.stop()]);
+    }
+  });
+
+  test("an unsigned announcement is ignored, unless Main runs with AllowUnsigned=1 (spec §7)", async () => {
+    const strict = await startMain(broker!.proxy);
+    const lax = await startMain(broker!.proxy, ["--IceFlix.Events.AllowUnsigned=1"]);
+    const unsigned = await startPeer(broker!.proxy, "unsigned", { unsigned: true });
+    try {
+      await waitForIds(lax.ready.proxy, "authenticator", [unsigned.ready.id]);
+      // A signed announcement published after it reaches the strict Main: by then the unsigned
+      // one has been delivered to it too, and must not be listed.
+      const signed = await startPeer(broker!.proxy, "signed");
+      await waitForIds(strict.ready.proxy, "authenticator", [signed.ready.id]);
+      assert.deepEqual(ids(await instances(strict.ready.proxy), "authenticator"), [signed.ready.id]);
+      await signed.stop();
+    } finally {
+      await Promise.allSettled([unsigned.stop(), strict.stop(), lax.stop()]);
     }
   });
 

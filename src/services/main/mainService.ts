@@ -4,35 +4,17 @@
  * nothing itself.
  */
 import { randomUUID } from "node:crypto";
-import { Ice, IceFlix, IceStorm } from "../../slice/index.js";
+import { IceFlix, IceStorm } from "../../slice/index.js";
 import { ServerAdapter } from "../../ice-server/index.js";
-import { PROP, intProperty, defaultTopicManagerProxy } from "../../runtime/config.js";
 import { ServiceRegistry } from "../../runtime/serviceRegistry.js";
 import { ServiceAvailabilityI } from "../../runtime/serviceAvailability.js";
-import { Topics, type Subscription } from "../../runtime/topics.js";
-import { DEFAULT_CALL_TIMEOUT_MS } from "../../runtime/communicator.js";
-import type { Logger } from "../../runtime/logger.js";
+import { TOPIC_SERVICE_AVAILABILITY } from "../../runtime/announcer.js";
+import type { ServiceContext } from "../../runtime/serviceContext.js";
+import type { Subscription } from "../../runtime/topics.js";
 import { proxyText } from "../../runtime/iceValues.js";
 import { MainI } from "./mainServant.js";
 
 export const MAIN_ADAPTER = "MainAdapter";
-export const TOPIC_SERVICE_AVAILABILITY = "ServiceAvailability";
-
-export interface MainServiceSettings {
-  tokenLifetimeSeconds: number;
-  announcePeriodMs: number;
-  callTimeoutMs: number;
-  topicManagerProxy: string;
-}
-
-export function mainSettings(props: Ice.Properties): MainServiceSettings {
-  return {
-    tokenLifetimeSeconds: intProperty(props, PROP.tokenLifetime, 30, 1, 86_400),
-    announcePeriodMs: intProperty(props, PROP.announcePeriod, 10, 1, 3600) * 1000,
-    callTimeoutMs: intProperty(props, PROP.callTimeout, DEFAULT_CALL_TIMEOUT_MS, 1, 3_600_000),
-    topicManagerProxy: props.getProperty(PROP.topicManager) || defaultTopicManagerProxy(),
-  };
-}
 
 export class MainService {
   readonly id = randomUUID();
@@ -45,15 +27,11 @@ export class MainService {
   #sweepTimer: NodeJS.Timeout | undefined;
   #stopped: Promise<void> | undefined;
 
-  private constructor(
-    private readonly communicator: Ice.Communicator,
-    private readonly settings: MainServiceSettings,
-    private readonly log: Logger,
-  ) {
+  private constructor(private readonly ctx: ServiceContext) {
     const registryOptions = {
-      pingTimeoutMs: settings.callTimeoutMs,
-      silentAfterMs: 3 * settings.announcePeriodMs,
-      log,
+      pingTimeoutMs: ctx.settings.callTimeoutMs,
+      silentAfterMs: 3 * ctx.settings.announcePeriodMs,
+      log: ctx.log,
     };
     this.authenticators = new ServiceRegistry("authenticator", registryOptions);
     this.catalogs = new ServiceRegistry("catalog", registryOptions);
@@ -61,8 +39,8 @@ export class MainService {
   }
 
   /** Binds MainAdapter, subscribes to ServiceAvailability; resolves when Main answers calls. */
-  static async start(communicator: Ice.Communicator, settings: MainServiceSettings, log: Logger): Promise<MainService> {
-    const service = new MainService(communicator, settings, log);
+  static async start(ctx: ServiceContext): Promise<MainService> {
+    const service = new MainService(ctx);
     try {
       await service.#start();
     } catch (e) {
@@ -73,33 +51,35 @@ export class MainService {
   }
 
   async #start(): Promise<void> {
-    const topics = Topics.fromProxy(this.communicator, this.settings.topicManagerProxy, this.log);
-    this.#server = await ServerAdapter.create(this.communicator, MAIN_ADAPTER, {
-      onEvent: (e) => this.log.warn({ event: e.type, remote: e.remote }, "connection event"),
+    const { topics, settings, log } = this.ctx;
+    this.#server = await ServerAdapter.create(this.ctx.communicator, MAIN_ADAPTER, {
+      onEvent: (e) => log.warn({ event: e.type, remote: e.remote }, "connection event"),
     });
     const servant = new MainI({
       authenticators: this.authenticators,
       catalogs: this.catalogs,
       providers: this.providers,
       topicManager: IceStorm.TopicManagerPrx.uncheckedCast(topics.topicManager),
-      tokenLifetimeSeconds: this.settings.tokenLifetimeSeconds,
+      tokenLifetimeSeconds: settings.tokenLifetimeSeconds,
       self: { id: this.id, proxy: () => this.#proxy },
     });
     this.#proxy = IceFlix.MainPrx.uncheckedCast(this.#server.add(servant, "Main"));
     const listener = this.#server.addWithUUID(
-      new ServiceAvailabilityI({ authenticator: this.authenticators, catalog: this.catalogs, streaming: this.providers }),
+      new ServiceAvailabilityI(
+        { authenticator: this.authenticators, catalog: this.catalogs, streaming: this.providers },
+        this.id,
+        this.ctx.gate,
+      ),
     );
-    this.#subscription = (await topics.subscribe(TOPIC_SERVICE_AVAILABILITY, listener)).keepAlive(
-      this.settings.announcePeriodMs,
-    );
+    this.#subscription = (await topics.subscribe(TOPIC_SERVICE_AVAILABILITY, listener)).keepAlive(settings.announcePeriodMs);
     const sweep = async () => {
       await Promise.all([this.authenticators.sweep(), this.catalogs.sweep(), this.providers.sweep()]).catch((e) =>
-        this.log.error({ err: e }, "registry sweep failed"),
+        log.error({ err: e }, "registry sweep failed"),
       );
-      if (!this.#stopped) this.#sweepTimer = setTimeout(sweep, this.settings.announcePeriodMs);
+      if (!this.#stopped) this.#sweepTimer = setTimeout(sweep, settings.announcePeriodMs);
     };
-    this.#sweepTimer = setTimeout(sweep, this.settings.announcePeriodMs);
-    this.log.info({ id: this.id, proxy: this.proxyString }, "Main ready");
+    this.#sweepTimer = setTimeout(sweep, settings.announcePeriodMs);
+    log.info({ id: this.id, proxy: this.proxyString }, "Main ready");
   }
 
   get proxy(): IceFlix.MainPrx {
@@ -108,7 +88,7 @@ export class MainService {
   }
 
   get proxyString(): string {
-    return proxyText(this.communicator, this.proxy);
+    return proxyText(this.ctx.communicator, this.proxy);
   }
 
   /** Unsubscribes, closes connections (in-flight calls finish), destroys the adapter. Idempotent. */
@@ -117,7 +97,7 @@ export class MainService {
       clearTimeout(this.#sweepTimer);
       await this.#subscription?.unsubscribe();
       await this.#server?.destroy();
-      this.log.info({ id: this.id }, "Main stopped");
+      this.ctx.log.info({ id: this.id }, "Main stopped");
     })();
     return this.#stopped;
   }
