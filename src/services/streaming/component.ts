@@ -1,8 +1,18 @@
-/** Entry point of the streaming component for the CLI (`iceflix streaming`). */
+/**
+ * Entry point of the streaming component for the CLI (`iceflix streaming --media DIR`, which
+ * sets IceFlix.Media.Dir). A missing or unusable media folder is refused before anything starts,
+ * with a ConfigError naming the folder (the CLI prints it as one line).
+ */
 import { Ice } from "../../slice/index.js";
 import type { Logger } from "../../runtime/logger.js";
 import type { RunningComponent } from "../../runtime/lifecycle.js";
+import { createServiceContext } from "../../runtime/serviceContext.js";
+import { StreamProviderService } from "./streamProviderService.js";
+import { streamingSettings } from "./streamingSettings.js";
 
-export async function startStreamingComponent(_communicator: Ice.Communicator, _props: Ice.Properties, _log: Logger): Promise<RunningComponent> {
-  throw new Error("the streaming service is not implemented yet");
+export async function startStreamingComponent(communicator: Ice.Communicator, props: Ice.Properties, log: Logger): Promise<RunningComponent> {
+  const settings = streamingSettings(props);
+  const ctx = createServiceContext(communicator, props, log);
+  const service = await StreamProviderService.start(ctx, settings);
+  return { proxy: service.proxyString, stop: () => service.stop() };
 }

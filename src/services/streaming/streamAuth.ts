@@ -1,0 +1,36 @@
+/**
+ * Token checks on the streaming side. Validity always comes from an Authenticator (TokenValidator:
+ * every replica tried, none reachable → Unauthorized, spec §0); the user comes from the token
+ * itself (TokenCodec with the deployment secret), so a controller can be bound to its user.
+ * A token in another implementation's format is as valid as the Authenticator says, with an
+ * unknown user.
+ */
+import { IceFlix } from "../../slice/index.js";
+import { MAX_TOKEN_LENGTH, type TokenValidator } from "../../runtime/tokenValidator.js";
+import type { TokenCodec } from "../authenticator/tokens.js";
+
+export interface TokenOwner {
+  /** undefined for a token we cannot read (issued by another implementation). */
+  user: string | undefined;
+}
+
+export class StreamAuth {
+  constructor(
+    private readonly validator: TokenValidator,
+    private readonly codec: TokenCodec,
+  ) {}
+
+  /** The owner of a valid token; IceFlix.Unauthorized otherwise (also beyond 4 KiB, spec §10). */
+  async authorize(token: string): Promise<TokenOwner> {
+    if (typeof token !== "string" || Buffer.byteLength(token, "utf8") > MAX_TOKEN_LENGTH) throw new IceFlix.Unauthorized();
+    if (!(await this.validator.isValid(token))) throw new IceFlix.Unauthorized();
+    return { user: this.codec.decode(token)?.user };
+  }
+
+  /** A valid token of `owner`'s user; IceFlix.Unauthorized for an invalid one or another user's. */
+  async authorizeAs(token: string, owner: TokenOwner): Promise<TokenOwner> {
+    const other = await this.authorize(token);
+    if (other.user !== owner.user) throw new IceFlix.Unauthorized();
+    return other;
+  }
+}

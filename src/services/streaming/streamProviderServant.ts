@@ -1,0 +1,39 @@
+/** StreamProviderI: the StreamProvider servant (spec §5); translates calls into the media library and controllers. */
+import { Ice, IceFlix } from "../../slice/index.js";
+import type { MediaLibrary } from "./mediaLibrary.js";
+import type { MediaAnnouncer } from "./mediaAnnouncer.js";
+import type { StreamAuth } from "./streamAuth.js";
+import type { StreamControllers } from "./streamControllers.js";
+
+/** A WrongMediaId echoes the id; a huge one is cut so the reply stays small (spec §10). */
+const MAX_ECHOED_ID = 256;
+
+export interface StreamProviderState {
+  library: MediaLibrary;
+  announcer: MediaAnnouncer;
+  auth: StreamAuth;
+  controllers: StreamControllers;
+}
+
+export class StreamProviderI extends IceFlix.StreamProvider {
+  constructor(private readonly state: StreamProviderState) {
+    super();
+  }
+
+  /** Unauthorized (bad token) before WrongMediaId (unknown id) before Busy (at the limit). */
+  async getStream(id: string, authentication: string, _current: Ice.Current): Promise<IceFlix.StreamControllerPrx> {
+    const owner = await this.state.auth.authorize(authentication);
+    const media = this.state.library.get(id);
+    if (!media) throw new IceFlix.WrongMediaId(id.length > MAX_ECHOED_ID ? id.slice(0, MAX_ECHOED_ID) : id);
+    return this.state.controllers.create(media, owner);
+  }
+
+  isAvailable(id: string, _current: Ice.Current): boolean {
+    return this.state.library.has(id);
+  }
+
+  /** Returns at once; the announcements follow (a large folder must not hold the caller). */
+  reannounceMedia(_current: Ice.Current): void {
+    this.state.announcer.reannounce(this.state.library.list());
+  }
+}
