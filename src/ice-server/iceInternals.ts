@@ -71,6 +71,7 @@ function internals(): Internals {
   const required: Array<[string, unknown]> = [
     ["Ice.ConnectionI", I.ConnectionI?.prototype?.message],
     ["Ice.ConnectionI.prototype.waitUntilFinished", I.ConnectionI?.prototype?.waitUntilFinished],
+    ["Ice.ConnectionI.prototype.initiateShutdown", I.ConnectionI?.prototype?.initiateShutdown],
     ["Ice.TcpTransceiver.createIncoming", I.TcpTransceiver?.createIncoming],
     ["Ice.FactoryACMMonitor", I.FactoryACMMonitor?.prototype?.swapReapedConnections],
     ["Ice.ACMConfig", I.ACMConfig],
@@ -118,6 +119,19 @@ export function createServerMonitor(
   };
 }
 
+/** Per-connection limits of an incoming connection (see ServerAdapter for the properties). */
+export interface IncomingLimits {
+  /** Unparsed bytes above which the socket is no longer read. */
+  readHighWaterBytes: number;
+  /** Requests dispatching or with a reply waiting to be sent, above which no request is parsed. */
+  maxPendingRequests: number;
+  /** How long a peer gets to hang up after our CloseConnection before the socket is dropped. */
+  closeTimeoutMs: number;
+}
+
+/** How often a connection held back by maxPendingRequests checks whether it may read again. */
+const PENDING_POLL_MS = 10;
+
 /**
  * Wraps an accepted socket in a server-role ConnectionI bound to `adapter`.
  * `endpoint` is the adapter's endpoint (its ProtocolInstance is the one the transceiver needs).
@@ -128,41 +142,16 @@ export function createIncomingConnection(
   endpoint: Ice.Endpoint,
   monitor: { native: unknown },
   socket: Socket,
-  readHighWaterBytes: number,
+  limits: IncomingLimits,
 ): IncomingConnection {
   const { ConnectionI, TcpTransceiver, Timer } = internals();
+  const { readHighWaterBytes, maxPendingRequests, closeTimeoutMs } = limits;
   const transceiver = TcpTransceiver.createIncoming((endpoint as Any)._instance, socket);
   const queuedReadBytes = (): number => {
     let total = -transceiver._readPosition;
     for (const b of transceiver._readBuffers as Buffer[]) total += b.length;
     return Math.max(0, total);
   };
-
-  // Read backpressure, which the runtime lacks: stop reading the socket while more than
-  // readHighWaterBytes wait unparsed, resume below half of it (unless the connection itself
-  // holds reading, e.g. before activation).
-  let throttled = false;
-  const read = transceiver.read.bind(transceiver);
-  transceiver.read = (buffer: unknown, moreData: unknown) => {
-    const done = read(buffer, moreData);
-    if (throttled && queuedReadBytes() < readHighWaterBytes / 2) {
-      throttled = false;
-      if (transceiver._registered && transceiver._fd) socket.resume();
-    }
-    return done;
-  };
-
-  // Same wiring as the runtime's outgoing sockets: close/error are deferred so they never run
-  // inside a write() call (see the runtime's TcpTransceiver).
-  socket.on("data", (buf: Buffer) => {
-    transceiver.socketBytesAvailable(buf);
-    if (!throttled && queuedReadBytes() > readHighWaterBytes) {
-      throttled = true;
-      socket.pause();
-    }
-  });
-  socket.on("close", (hadError: boolean) => Timer.setImmediate(() => transceiver.socketClosed(hadError)));
-  socket.on("error", (err: Error) => Timer.setImmediate(() => transceiver.socketError(err)));
 
   const connection = new ConnectionI(
     communicator,
@@ -173,6 +162,100 @@ export function createIncomingConnection(
     true,
     adapter,
   );
+  if (
+    typeof connection._dispatchCount !== "number" ||
+    !Array.isArray(connection._sendStreams) ||
+    typeof connection._readHeader !== "boolean"
+  ) {
+    throw new Error("the Ice runtime's ConnectionI lacks _dispatchCount/_sendStreams/_readHeader, which the server transport needs");
+  }
+  // Requests of this connection that are dispatching or whose reply is queued behind a blocked
+  // socket (the runtime's _dispatchCount drops when a reply is queued, so both are counted).
+  const pendingRequests = (): number => connection._dispatchCount + connection._sendStreams.length;
+
+  // Flow control, which the runtime lacks. The socket is read only while both gates are open:
+  // - read gate: more than readHighWaterBytes wait unparsed (closes above it, reopens below half);
+  // - dispatch gate: more than maxPendingRequests requests are dispatching or have a reply queued.
+  //   Without it a peer that sends requests but never reads replies makes the runtime queue one
+  //   reply (~1 KB of heap each) per request without limit: 40 MB of small requests grew the
+  //   server to 850 MB and stalled it. While this gate is closed the protocol reader also sees
+  //   no data, so the requests already buffered are not parsed either; a short poll reopens it
+  //   below half (dispatches can finish without any socket event, e.g. oneway ones). It only
+  //   closes between messages (while the runtime wants a header): the runtime arms its read
+  //   timeout (endpoint -t) for unfinished bodies only, so slow dispatches never trip it.
+  // The socket is resumed only while the connection itself reads (not before activation/holding).
+  let readGateClosed = false;
+  let dispatchGateClosed = false;
+  let dispatchPoll: NodeJS.Timeout | undefined;
+  const updateSocketFlow = (): void => {
+    if (readGateClosed || dispatchGateClosed) socket.pause();
+    else if (transceiver._registered && transceiver._fd) socket.resume();
+  };
+  const closeDispatchGate = (): void => {
+    dispatchGateClosed = true;
+    updateSocketFlow();
+    dispatchPoll ??= setInterval(() => {
+      if (pendingRequests() > maxPendingRequests / 2) return;
+      clearInterval(dispatchPoll);
+      dispatchPoll = undefined;
+      dispatchGateClosed = false;
+      updateSocketFlow();
+      // Let the connection parse what it already holds (it stopped on "no data").
+      if (queuedReadBytes() > 0) transceiver._bytesAvailableCallback();
+    }, PENDING_POLL_MS);
+    dispatchPoll.unref();
+  };
+  const read = transceiver.read.bind(transceiver);
+  transceiver.read = (buffer: unknown, moreData: { value: boolean }) => {
+    // A socket error or close must still reach the runtime (the original read throws it).
+    if (
+      !transceiver._exception &&
+      connection._readHeader === true &&
+      (dispatchGateClosed || pendingRequests() >= maxPendingRequests)
+    ) {
+      if (!dispatchGateClosed) closeDispatchGate();
+      moreData.value = false;
+      return false; // "no data yet": the runtime stops parsing until we call it again
+    }
+    const done = read(buffer, moreData);
+    if (readGateClosed && queuedReadBytes() < readHighWaterBytes / 2) {
+      readGateClosed = false;
+      updateSocketFlow();
+    }
+    return done;
+  };
+
+  // Close timeout, which the runtime takes from Ice.Override.CloseTimeout or else the endpoint
+  // timeout (60 s): after our CloseConnection (idle close by ACM, adapter shutdown) a peer that
+  // never hangs up would hold the socket that long. Drop it after closeTimeoutMs instead; a
+  // well-behaved peer closes within a round trip.
+  let closeTimer: NodeJS.Timeout | undefined;
+  const initiateShutdown = connection.initiateShutdown.bind(connection);
+  connection.initiateShutdown = () => {
+    initiateShutdown();
+    if (closeTimer === undefined && !socket.destroyed) {
+      closeTimer = setTimeout(() => {
+        if (!socket.destroyed) connection.close(Ice.ConnectionClose.Forcefully);
+      }, closeTimeoutMs);
+      closeTimer.unref();
+    }
+  };
+
+  // Same wiring as the runtime's outgoing sockets: close/error are deferred so they never run
+  // inside a write() call (see the runtime's TcpTransceiver).
+  socket.on("data", (buf: Buffer) => {
+    transceiver.socketBytesAvailable(buf);
+    if (!readGateClosed && queuedReadBytes() > readHighWaterBytes) {
+      readGateClosed = true;
+      updateSocketFlow();
+    }
+  });
+  socket.on("close", (hadError: boolean) => {
+    clearTimeout(closeTimer);
+    clearInterval(dispatchPoll);
+    Timer.setImmediate(() => transceiver.socketClosed(hadError));
+  });
+  socket.on("error", (err: Error) => Timer.setImmediate(() => transceiver.socketError(err)));
 
   return {
     connection: connection as Ice.Connection,

@@ -6,7 +6,10 @@
  *   <Name>.PublishedEndpoints   what proxies carry (required when binding a wildcard host)
  *   <Name>.MaxConnections       per endpoint [1000]
  *   <Name>.ReadHighWaterBytes   per connection [4 MiB]
+ *   <Name>.MaxPendingRequests   per connection: requests dispatching or with a reply not yet sent,
+ *                               above which the connection stops reading [1000]
  *   Ice.ACM.Server.Timeout      idle/half-open connections are closed after this [60 s]
+ *   Ice.Override.CloseTimeout   ms a peer gets to hang up after our CloseConnection [5000]
  */
 import { Ice } from "../slice/index.js";
 import { checkIceRuntime, createServerMonitor, type ServerMonitor } from "./iceInternals.js";
@@ -28,6 +31,9 @@ export class EndpointConfigError extends Error {
 
 const DEFAULT_MAX_CONNECTIONS = 1000;
 const DEFAULT_READ_HIGH_WATER = 4 * 1024 * 1024;
+const DEFAULT_MAX_PENDING_REQUESTS = 1000;
+/** The runtime would wait the endpoint timeout (60 s) for a peer that ignores CloseConnection. */
+const DEFAULT_CLOSE_TIMEOUT_MS = 5000;
 /** Body reads that stall longer than this close the connection (Ice endpoint -t). */
 const DEFAULT_ENDPOINT_TIMEOUT_MS = 60_000;
 const WILDCARD_HOSTS = new Set(["", "*", "0.0.0.0", "::", "[::]"]);
@@ -78,6 +84,9 @@ export class ServerAdapter {
     }
     const maxConnections = props.getPropertyAsIntWithDefault(`${name}.MaxConnections`, DEFAULT_MAX_CONNECTIONS);
     const readHighWaterBytes = props.getPropertyAsIntWithDefault(`${name}.ReadHighWaterBytes`, DEFAULT_READ_HIGH_WATER);
+    const maxPendingRequests = props.getPropertyAsIntWithDefault(`${name}.MaxPendingRequests`, DEFAULT_MAX_PENDING_REQUESTS);
+    const closeTimeoutOverride = props.getPropertyAsIntWithDefault("Ice.Override.CloseTimeout", -1);
+    const closeTimeoutMs = closeTimeoutOverride > 0 ? closeTimeoutOverride : DEFAULT_CLOSE_TIMEOUT_MS;
 
     // An unnamed adapter has no Endpoints property, so the runtime does not refuse it; we publish
     // our own endpoints on it.
@@ -97,7 +106,15 @@ export class ServerAdapter {
           adapter,
           (port) => endpointObject(communicator, endpointString(listenHost, port, spec.timeout)),
           monitor,
-          { host: listenHost, port: spec.port, maxConnections, readHighWaterBytes, onEvent: options.onEvent },
+          {
+            host: listenHost,
+            port: spec.port,
+            maxConnections,
+            readHighWaterBytes,
+            maxPendingRequests,
+            closeTimeoutMs,
+            onEvent: options.onEvent,
+          },
         );
         acceptors.push(acceptor);
         bound.push(endpointString(spec.host, port, spec.timeout));

@@ -1,19 +1,18 @@
 /**
  * Accepts TCP connections for one adapter endpoint and hands each socket to the Ice runtime as a
- * server-role connection. Owns the per-endpoint limits: connection cap and read backpressure;
- * idle and half-open peers are closed by the adapter's ACM monitor.
+ * server-role connection. Owns the per-endpoint limits: connection cap, read backpressure (unparsed
+ * bytes, pending requests) and close timeout; idle and half-open peers are closed by the adapter's
+ * ACM monitor.
  */
 import net from "node:net";
 import { Ice } from "../slice/index.js";
-import { createIncomingConnection, type IncomingConnection, type ServerMonitor } from "./iceInternals.js";
+import { createIncomingConnection, type IncomingConnection, type IncomingLimits, type ServerMonitor } from "./iceInternals.js";
 
-export interface TcpAcceptorOptions {
+export interface TcpAcceptorOptions extends IncomingLimits {
   host: string;
   port: number;
   /** Connections beyond this are closed at once. */
   maxConnections: number;
-  /** Unparsed bytes per connection above which reading pauses. */
-  readHighWaterBytes: number;
   /** Reports accept-level events (cap reached, connection failures). */
   onEvent?: (event: AcceptorEvent) => void;
 }
@@ -79,7 +78,7 @@ export class TcpAcceptor {
     }
     let incoming: IncomingConnection;
     try {
-      incoming = createIncomingConnection(communicator, adapter, endpoint, monitor, socket, options.readHighWaterBytes);
+      incoming = createIncomingConnection(communicator, adapter, endpoint, monitor, socket, options);
     } catch (error) {
       options.onEvent?.({ type: "connection-failed", remote, error });
       socket.destroy();

@@ -17,7 +17,9 @@ export function mapDispatchError(error: unknown, current: Ice.Current | undefine
   if (error instanceof Ice.UserException) return error;
   if (error instanceof Ice.RequestFailedException) return error;
   const operation = current?.operation ?? "?";
-  if (error instanceof Ice.MarshalException || error instanceof Ice.EncapsulationException) {
+  // Request bytes the runtime could not decode (bad encapsulation, unsupported encoding, …): the
+  // caller's fault, and something a hostile peer can repeat at will, so one warn line, no stack.
+  if (error instanceof Ice.ProtocolException) {
     log.warn({ operation, error: error.ice_id() }, "malformed request arguments");
     return new IceFlixExt.InvalidArgument(`malformed arguments for ${operation}`);
   }

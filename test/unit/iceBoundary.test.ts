@@ -26,3 +26,10 @@ describe("iceBoundary.mapDispatchError", () => {
     assert.ok(mapped instanceof IceFlixExt.InvalidArgument);
   });
 });
+
+describe("iceBoundary.mapDispatchError, protocol errors", () => {
+  it("treats an unsupported encoding in the arguments as malformed input, not an internal error", () => {
+    const mapped = mapDispatchError(new Ice.UnsupportedEncodingException(), undefined, log);
+    assert.ok(mapped instanceof IceFlixExt.InvalidArgument);
+  });
+});
