@@ -1,0 +1,49 @@
+/**
+ * The catalog's volatile map (spec §4): media id → the providers currently serving it (several
+ * providers may serve the same file), and the reverse, so a provider that goes away takes its
+ * media with it. Nothing here is persisted: a restarted catalog relearns it from the providers.
+ */
+export class MediaAvailability {
+  readonly #providersOf = new Map<string, Set<string>>();
+  readonly #mediaOf = new Map<string, Set<string>>();
+  readonly #cursor = new Map<string, number>();
+
+  add(mediaId: string, providerId: string): void {
+    addTo(this.#providersOf, mediaId, providerId);
+    addTo(this.#mediaOf, providerId, mediaId);
+  }
+
+  /** Forgets a provider; its media stay known (and searchable) but may become unavailable. */
+  removeProvider(providerId: string): void {
+    const media = this.#mediaOf.get(providerId);
+    if (!media) return;
+    this.#mediaOf.delete(providerId);
+    for (const mediaId of media) {
+      const providers = this.#providersOf.get(mediaId);
+      providers?.delete(providerId);
+      if (providers?.size === 0) {
+        this.#providersOf.delete(mediaId);
+        this.#cursor.delete(mediaId);
+      }
+    }
+  }
+
+  /** The providers of a media, rotated one step per call (round-robin over callers). */
+  providersInTurn(mediaId: string): string[] {
+    const providers = [...(this.#providersOf.get(mediaId) ?? [])];
+    if (providers.length <= 1) return providers;
+    const start = (this.#cursor.get(mediaId) ?? 0) % providers.length;
+    this.#cursor.set(mediaId, start + 1);
+    return [...providers.slice(start), ...providers.slice(0, start)];
+  }
+
+  mediaCount(providerId: string): number {
+    return this.#mediaOf.get(providerId)?.size ?? 0;
+  }
+}
+
+function addTo(map: Map<string, Set<string>>, key: string, value: string): void {
+  const set = map.get(key);
+  if (set) set.add(value);
+  else map.set(key, new Set([value]));
+}

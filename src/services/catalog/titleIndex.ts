@@ -1,0 +1,298 @@
+/**
+ * The in-memory search index of the catalog (spec §4): every known title with its folded name,
+ * kept sorted by name, plus posting lists so that searches touch only candidate titles.
+ *
+ * Why in memory and not SQLite FTS5: FTS5's trigram tokenizer cannot answer 1–2 character
+ * queries from its index (SQLite falls back to a scan), and results must come back sorted by
+ * name, which in SQL means sorting every match per call (tens of thousands for a 1-char query).
+ * Here every title has a rank in the sorted order, so a search collects candidate ranks and reads
+ * them back in order, stopping at MaxResults. 100,000 titles cost about 90 MB of heap
+ * (bench/catalogSearch.ts).
+ *
+ * - Name postings: every distinct 1- and 2-code-unit substring of a folded name → slots. A
+ *   query of length 1 or 2 is answered by one posting list; a longer one takes the shortest
+ *   posting list among its bigrams and checks each candidate with includes(). Code units (not
+ *   code points) keep this exactly equal to String.prototype.includes.
+ * - Exact names: folded name → slots. Tags: tag → slots.
+ * - Updates never edit posting lists in place: an updated title gets a new slot and the old slot
+ *   becomes a tombstone that readers skip; lists are rebuilt once tombstones reach a quarter.
+ * - The sorted order is repaired lazily at the next search: a few changes are patched in by
+ *   binary search, many (a bulk load) by one sort.
+ */
+
+/** Spec §4: names are compared after Unicode NFC and toLowerCase(), on both sides. */
+export function foldName(text: string): string {
+  return text.normalize("NFC").toLowerCase();
+}
+
+export interface TitleRecord {
+  id: string;
+  name: string;
+  tags: readonly string[];
+}
+
+interface Entry {
+  slot: number;
+  id: string;
+  name: string;
+  folded: string;
+  tags: readonly string[];
+  tagSet: ReadonlySet<string>;
+  /** Position in the sorted order (valid once pending order changes are applied). */
+  rank: number;
+  live: boolean;
+}
+
+/** Sorted by name: folded name, then the name itself, then id (a total order). */
+function byName(a: Entry, b: Entry): number {
+  if (a.folded !== b.folded) return a.folded < b.folded ? -1 : 1;
+  if (a.name !== b.name) return a.name < b.name ? -1 : 1;
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+/**
+ * A 1- or 2-code-unit substring as a number (no string allocated per gram): a unigram is its
+ * code unit, a bigram (c1 + 1) * 65536 + c2.
+ */
+function unigramKey(text: string, at: number): number {
+  return text.charCodeAt(at);
+}
+
+function bigramKey(text: string, at: number): number {
+  return (text.charCodeAt(at) + 1) * 65536 + text.charCodeAt(at + 1);
+}
+
+function gramKey(gram: string): number {
+  return gram.length === 1 ? unigramKey(gram, 0) : bigramKey(gram, 0);
+}
+
+/** Posting lists: key → slots in ascending order (a title's slot is added once per key). */
+class Postings<K> {
+  readonly #lists = new Map<K, number[]>();
+
+  add(key: K, slot: number): void {
+    const list = this.#lists.get(key);
+    if (!list) this.#lists.set(key, [slot]);
+    // Slots only grow, so a repeat of the same title is always the last element.
+    else if (list[list.length - 1] !== slot) list.push(slot);
+  }
+
+  get(key: K): readonly number[] {
+    return this.#lists.get(key) ?? EMPTY;
+  }
+
+  clear(): void {
+    this.#lists.clear();
+  }
+}
+
+const EMPTY: readonly number[] = [];
+
+/** Above this many pending order changes the order is re-sorted instead of patched. */
+const PATCH_LIMIT = 256;
+
+export class TitleIndex {
+  readonly maxResults: number;
+  readonly #byId = new Map<string, Entry>();
+  /** slot → entry; tombstones are undefined. */
+  #slots: Array<Entry | undefined> = [];
+  #tombstones = 0;
+  readonly #grams = new Postings<number>();
+  readonly #exact = new Postings<string>();
+  readonly #tags = new Postings<string>();
+  /** Live entries sorted by name, once #added and #retired are applied. */
+  #order: Entry[] = [];
+  #added: Entry[] = [];
+  #retired: Entry[] = [];
+
+  constructor(maxResults: number) {
+    this.maxResults = maxResults;
+  }
+
+  get size(): number {
+    return this.#byId.size;
+  }
+
+  has(id: string): boolean {
+    return this.#byId.has(id);
+  }
+
+  get(id: string): TitleRecord | undefined {
+    const e = this.#byId.get(id);
+    return e ? { id: e.id, name: e.name, tags: [...e.tags] } : undefined;
+  }
+
+  /** Adds a title or replaces what is known of it. */
+  upsert(record: TitleRecord): void {
+    const old = this.#byId.get(record.id);
+    if (old) {
+      if (old.name === record.name && sameList(old.tags, record.tags)) return;
+      this.#retire(old);
+    }
+    const entry: Entry = {
+      slot: this.#slots.length,
+      id: record.id,
+      name: record.name,
+      folded: foldName(record.name),
+      tags: [...record.tags],
+      tagSet: new Set(record.tags),
+      rank: -1,
+      live: true,
+    };
+    this.#slots.push(entry);
+    this.#byId.set(entry.id, entry);
+    this.#post(entry);
+    this.#added.push(entry);
+    if (this.#tombstones > 1024 && this.#tombstones * 4 > this.#slots.length) this.#compact();
+  }
+
+  /**
+   * Ids of titles whose folded name equals (exact) or contains the folded `text`, sorted by
+   * name, at most maxResults. An empty substring lists every title.
+   */
+  searchByName(text: string, exact: boolean): string[] {
+    const query = foldName(text);
+    if (exact) return this.#inOrder([this.#exact.get(query)]);
+    if (query.length === 0) {
+      this.#applyOrderChanges();
+      return this.#order.slice(0, this.maxResults).map((e) => e.id);
+    }
+    if (query.length <= 2) return this.#inOrder([this.#grams.get(gramKey(query))]);
+    // The shortest posting list among the query's bigrams bounds the candidates.
+    let shortest: readonly number[] | undefined;
+    for (let i = 0; i + 1 < query.length; i++) {
+      const list = this.#grams.get(bigramKey(query, i));
+      if (list.length === 0) return [];
+      if (!shortest || list.length < shortest.length) shortest = list;
+    }
+    return this.#inOrder([shortest!], (e) => e.folded.includes(query));
+  }
+
+  /** Ids of titles with all (includeAll) or any of `tags` (exact, case-sensitive), sorted by name. */
+  searchByTags(tags: readonly string[], includeAll: boolean): string[] {
+    const wanted = [...new Set(tags)];
+    if (wanted.length === 0) return [];
+    const lists = wanted.map((t) => this.#tags.get(t));
+    if (!includeAll) return this.#inOrder(lists);
+    const shortest = lists.reduce((a, b) => (b.length < a.length ? b : a));
+    return this.#inOrder([shortest], (e) => wanted.every((t) => e.tagSet.has(t)));
+  }
+
+  #post(entry: Entry): void {
+    const { folded, slot } = entry;
+    for (let i = 0; i < folded.length; i++) {
+      this.#grams.add(unigramKey(folded, i), slot);
+      if (i + 1 < folded.length) this.#grams.add(bigramKey(folded, i), slot);
+    }
+    this.#exact.add(folded, slot);
+    for (const tag of entry.tagSet) this.#tags.add(tag, slot);
+  }
+
+  #retire(entry: Entry): void {
+    entry.live = false;
+    this.#slots[entry.slot] = undefined;
+    this.#tombstones++;
+    this.#byId.delete(entry.id);
+    this.#retired.push(entry);
+  }
+
+  /** Rebuilds every posting list without tombstones (slots are renumbered). */
+  #compact(): void {
+    const live = this.#slots.filter((e): e is Entry => e !== undefined);
+    this.#slots = live;
+    this.#tombstones = 0;
+    this.#grams.clear();
+    this.#exact.clear();
+    this.#tags.clear();
+    live.forEach((e, slot) => {
+      e.slot = slot;
+      this.#post(e);
+    });
+  }
+
+  /**
+   * Brings #order up to date: a few changes are patched in by binary search (a retired entry
+   * still has the name it was sorted by); many are merged by one sort.
+   */
+  #applyOrderChanges(): void {
+    const added = this.#added.filter((e) => e.live);
+    const retired = this.#retired.filter((e) => e.rank >= 0);
+    if (added.length === 0 && retired.length === 0) return;
+    this.#added = [];
+    this.#retired = [];
+    let from: number;
+    if (added.length + retired.length > PATCH_LIMIT) {
+      this.#order = this.#order.filter((e) => e.live).concat(added);
+      this.#order.sort(byName);
+      from = 0;
+    } else {
+      from = this.#order.length;
+      for (const e of retired) {
+        const at = this.#position(e);
+        this.#order.splice(at, 1);
+        from = Math.min(from, at);
+      }
+      for (const e of added) {
+        const at = this.#position(e);
+        this.#order.splice(at, 0, e);
+        from = Math.min(from, at);
+      }
+    }
+    for (const e of retired) e.rank = -1;
+    for (let rank = from; rank < this.#order.length; rank++) this.#order[rank]!.rank = rank;
+  }
+
+  /** Where `e` is (or belongs) in #order: the first position not before it. */
+  #position(e: Entry): number {
+    let lo = 0;
+    let hi = this.#order.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (byName(this.#order[mid]!, e) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /**
+   * The first maxResults live titles of `lists` (slots) that pass `filter`, in name order, as
+   * ids; a title in several lists counts once.
+   */
+  #inOrder(lists: ReadonlyArray<readonly number[]>, filter?: (e: Entry) => boolean): string[] {
+    this.#applyOrderChanges();
+    const n = this.#order.length;
+    const total = lists.reduce((sum, l) => sum + l.length, 0);
+    if (total === 0) return [];
+    // Few candidates: sort them by rank. Many: mark their ranks and read the marks in order,
+    // which stops as soon as maxResults are found.
+    if (total * Math.log2(total + 1) < n) {
+      const matches = new Set<Entry>();
+      for (const list of lists) {
+        for (const slot of list) {
+          const e = this.#slots[slot];
+          if (e && (!filter || filter(e))) matches.add(e);
+        }
+      }
+      return [...matches]
+        .sort((a, b) => a.rank - b.rank)
+        .slice(0, this.maxResults)
+        .map((e) => e.id);
+    }
+    const marked = new Uint8Array(n);
+    for (const list of lists) {
+      for (const slot of list) {
+        const e = this.#slots[slot];
+        if (e && (!filter || filter(e))) marked[e.rank] = 1;
+      }
+    }
+    const out: string[] = [];
+    for (let rank = 0; rank < n && out.length < this.maxResults; rank++) {
+      if (marked[rank]) out.push(this.#order[rank]!.id);
+    }
+    return out;
+  }
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}

@@ -1,0 +1,172 @@
+/**
+ * MediaCatalogI against fakes (spec §0, §2, §4, §10): getTile's errors and its round-robin over
+ * live providers with a liveness ping, token checks before edits, and limits refused with
+ * InvalidArgument before anything changes.
+ */
+import { after, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Ice, IceFlix, IceFlixExt } from "../../src/slice/index.js";
+import { createLogger } from "../../src/runtime/logger.js";
+import { ServiceRegistry } from "../../src/runtime/serviceRegistry.js";
+import { TokenValidator } from "../../src/runtime/tokenValidator.js";
+import { CatalogDb } from "../../src/services/catalog/catalogDb.js";
+import { MediaCatalogI } from "../../src/services/catalog/catalogServant.js";
+import { MediaAvailability } from "../../src/services/catalog/mediaAvailability.js";
+
+const log = createLogger("test", "silent");
+const dirs: string[] = [];
+const dbs: CatalogDb[] = [];
+const current = {} as Ice.Current;
+const mid = (n: number) => n.toString(16).padStart(64, "0");
+
+after(() => {
+  for (const db of dbs) db.close();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+/** A provider proxy whose ice_ping fails once `alive` is false. */
+function fakeProvider(name: string, state = { alive: true }): IceFlix.StreamProviderPrx {
+  const prx = {
+    name,
+    ice_invocationTimeout: () => prx,
+    ice_ping: async () => {
+      if (!state.alive) throw new Ice.ConnectionRefusedException();
+    },
+  };
+  return prx as unknown as IceFlix.StreamProviderPrx;
+}
+
+/** An Authenticator proxy accepting the token "good". */
+function fakeAuthenticator(): IceFlix.AuthenticatorPrx {
+  const prx = { ice_invocationTimeout: () => prx, ice_ping: async () => {}, isAuthorized: async (t: string) => t === "good" };
+  return prx as unknown as IceFlix.AuthenticatorPrx;
+}
+
+function setup(withAuthenticator = true) {
+  const dir = mkdtempSync(join(tmpdir(), "iceflix-servant-"));
+  dirs.push(dir);
+  const db = CatalogDb.open(join(dir, "catalog.db"), { maxResults: 100 });
+  dbs.push(db);
+  const registryOptions = { pingTimeoutMs: 100, silentAfterMs: 30_000, log };
+  const providers = new ServiceRegistry<IceFlix.StreamProviderPrx>("streaming", registryOptions);
+  const authenticators = new ServiceRegistry<IceFlix.AuthenticatorPrx>("authenticator", registryOptions);
+  if (withAuthenticator) authenticators.announce("a1", fakeAuthenticator());
+  const availability = new MediaAvailability();
+  providers.on("removed", (i) => availability.removeProvider(i.id));
+  const servant = new MediaCatalogI({ db, availability, providers, tokens: new TokenValidator(authenticators), pingTimeoutMs: 100 });
+  db.addTitles([{ id: mid(1), name: "Film", tags: ["a"] }]);
+  return { db, servant, providers, availability };
+}
+
+async function rejectsWith(p: Promise<unknown> | (() => unknown), type: new (...a: never[]) => Error, check?: (e: never) => void) {
+  await assert.rejects(
+    async () => (typeof p === "function" ? p() : p),
+    (e: unknown) => {
+      assert.ok(e instanceof type, `expected ${type.name}, got ${String(e)}`);
+      check?.(e as never);
+      return true;
+    },
+  );
+}
+
+describe("MediaCatalogI.getTile", () => {
+  it("unknown id: WrongMediaId with the id; known but no provider: TemporaryUnavailable", async () => {
+    const { servant } = setup();
+    await rejectsWith(servant.getTile(mid(9), current), IceFlix.WrongMediaId, (e: IceFlix.WrongMediaId) => assert.equal(e.id, mid(9)));
+    await rejectsWith(servant.getTile(mid(1), current), IceFlix.TemporaryUnavailable);
+  });
+
+  it("returns the title with a live provider, round-robin over providers", async () => {
+    const { servant, providers, availability } = setup();
+    providers.announce("p1", fakeProvider("P1"));
+    providers.announce("p2", fakeProvider("P2"));
+    availability.add(mid(1), "p1");
+    availability.add(mid(1), "p2");
+    const names = [];
+    for (let i = 0; i < 4; i++) {
+      const media = await servant.getTile(mid(1), current);
+      assert.equal(media.id, mid(1));
+      assert.equal(media.info.name, "Film");
+      assert.deepEqual(media.info.tags, ["a"]);
+      names.push((media.provider as unknown as { name: string }).name);
+    }
+    assert.deepEqual(names, ["P1", "P2", "P1", "P2"]);
+  });
+
+  it("skips and removes a provider that does not answer its ping", async () => {
+    const { servant, providers, availability } = setup();
+    const dead = { alive: false };
+    providers.announce("p1", fakeProvider("P1", dead));
+    providers.announce("p2", fakeProvider("P2"));
+    availability.add(mid(1), "p1");
+    availability.add(mid(1), "p2");
+    for (let i = 0; i < 3; i++) {
+      const media = await servant.getTile(mid(1), current);
+      assert.equal((media.provider as unknown as { name: string }).name, "P2");
+    }
+    assert.equal(providers.has("p1"), false);
+    assert.deepEqual(availability.providersInTurn(mid(1)), ["p2"]);
+    providers.remove("p2");
+    await rejectsWith(servant.getTile(mid(1), current), IceFlix.TemporaryUnavailable);
+  });
+
+  it("refuses ids longer than any real one with InvalidArgument (never echoed back)", async () => {
+    const { servant } = setup();
+    await rejectsWith(servant.getTile("f".repeat(5000), current), IceFlixExt.InvalidArgument);
+  });
+});
+
+describe("MediaCatalogI edits", () => {
+  it("checks the token first: Unauthorized for a bad token, or when no Authenticator is known", async () => {
+    const { servant, db } = setup();
+    await rejectsWith(servant.renameTile(mid(1), "x", "bad", current), IceFlix.Unauthorized);
+    await rejectsWith(servant.addTags(mid(9), [""], "bad", current), IceFlix.Unauthorized);
+    await rejectsWith(servant.removeTags(mid(1), ["a"], "x".repeat(5000), current), IceFlix.Unauthorized);
+    const lonely = setup(false);
+    await rejectsWith(lonely.servant.renameTile(mid(1), "x", "good", current), IceFlix.Unauthorized);
+    assert.deepEqual(db.get(mid(1)), { id: mid(1), name: "Film", tags: ["a"] });
+  });
+
+  it("applies edits with a good token; WrongMediaId for unknown ids", async () => {
+    const { servant, db } = setup();
+    await servant.renameTile(mid(1), "  New Name ", "good", current);
+    await servant.addTags(mid(1), ["b", "b", "c"], "good", current);
+    await servant.removeTags(mid(1), ["a", "zzz"], "good", current);
+    assert.deepEqual(db.get(mid(1)), { id: mid(1), name: "New Name", tags: ["b", "c"] });
+    for (const call of [
+      () => servant.renameTile(mid(9), "x", "good", current),
+      () => servant.addTags(mid(9), ["x"], "good", current),
+      () => servant.removeTags(mid(9), ["x"], "good", current),
+    ]) {
+      await rejectsWith(call, IceFlix.WrongMediaId, (e: IceFlix.WrongMediaId) => assert.equal(e.id, mid(9)));
+    }
+  });
+
+  it("refuses input beyond the limits with InvalidArgument{reason} and changes nothing", async () => {
+    const { servant, db } = setup();
+    const many = (n: number, prefix = "t") => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
+    const cases: Array<[string, () => unknown, RegExp]> = [
+      ["empty name", () => servant.renameTile(mid(1), " \t ", "good", current), /empty/],
+      ["513 chars", () => servant.renameTile(mid(1), "x".repeat(513), "good", current), /longer than 512/],
+      ["control char", () => servant.renameTile(mid(1), "a\u007fb", "good", current), /control/],
+      ["1001 tags", () => servant.addTags(mid(1), many(1001), "good", current), /more than 1000/],
+      ["129-char tag", () => servant.addTags(mid(1), ["ok", "y".repeat(129)], "good", current), /longer than 128/],
+      ["empty tag", () => servant.removeTags(mid(1), ["a", ""], "good", current), /empty tag/],
+      ["257 tags on a title", () => servant.addTags(mid(1), many(256), "good", current), /at most 256/],
+      ["long search", () => servant.getTilesByName("q".repeat(513), false, current), /search text/],
+      ["1001 search tags", () => servant.getTilesByTags(many(1001), true, current), /more than 1000/],
+    ];
+    for (const [what, call, reason] of cases) {
+      await rejectsWith(call, IceFlixExt.InvalidArgument, (e: IceFlixExt.InvalidArgument) => assert.match(e.reason, reason, what));
+    }
+    assert.deepEqual(db.get(mid(1)), { id: mid(1), name: "Film", tags: ["a"] });
+    // The limits themselves are accepted: 512 characters (astral ones count once), 256 tags.
+    await servant.renameTile(mid(1), "🎬".repeat(512), "good", current);
+    await servant.addTags(mid(1), many(255), "good", current);
+    assert.equal(db.get(mid(1))!.tags.length, 256);
+    assert.deepEqual(servant.getTilesByTags([], false, current), []);
+  });
+});
