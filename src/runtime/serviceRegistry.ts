@@ -51,6 +51,12 @@ export class ServiceRegistry<P extends Ice.ObjectPrx> extends EventEmitter<Regis
       known.lastSeen = now;
       return false;
     }
+    // An instance restarted on the same endpoint announces a new id: the old id is that same
+    // process slot, and pings to it would wrongly succeed.
+    const text = proxy.toString();
+    for (const other of [...this.#instances.values()]) {
+      if (other.proxy.toString() === text) this.remove(other.id, `replaced by ${id} on the same endpoint`);
+    }
     const entry = { id, proxy, lastSeen: now, healthy: true };
     this.#instances.set(id, entry);
     this.#options.log.info({ kind: this.kind, id, proxy: proxy.toString() }, "instance registered");

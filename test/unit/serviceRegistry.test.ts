@@ -31,6 +31,15 @@ describe("ServiceRegistry", () => {
     assert.equal(String(r.get("a")!.proxy), "A2");
   });
 
+  it("a new id announced on the same endpoint replaces the old id (a restarted instance)", () => {
+    const r = new ServiceRegistry<Ice.ObjectPrx>("auth", options);
+    const s = { alive: true, pings: 0 };
+    r.announce("old", fakeProxy("A", s));
+    r.announce("other", fakeProxy("B", s));
+    r.announce("new", fakeProxy("A", s));
+    assert.deepEqual(r.list().map((i) => i.id).sort(), ["new", "other"]);
+  });
+
   it("hands out live instances round-robin, pinging each first", async () => {
     const r = new ServiceRegistry<Ice.ObjectPrx>("auth", options);
     const a = { alive: true, pings: 0 };

@@ -19,6 +19,7 @@ import { ICEFLIX_BIN, lastLines, startComponent, type ComponentSpec, type Starte
 const SERVICES: Array<{ kind: string; adapter: string; port: keyof Ports }> = [
   { kind: "main", adapter: "MainAdapter", port: "main" },
   { kind: "auth", adapter: "AuthenticatorAdapter", port: "authenticator" },
+  { kind: "catalog", adapter: "CatalogAdapter", port: "catalog" },
   { kind: "streaming", adapter: "StreamingAdapter", port: "streaming" },
 ];
 
