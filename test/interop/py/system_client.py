@@ -43,7 +43,9 @@ def main():
             if auth is None:
                 continue
             out["authenticators"].append(Ice.identityToString(auth.ice_getIdentity()) + "@" + auth.ice_getEndpoints()[0].toString())
-            token = attempt("refreshAuthorization", lambda: main_prx.getAuthenticator().refreshAuthorization(user, pw_hash))
+            # The first try uses the Authenticator just handed out; the retry asks Main again.
+            first = [auth]
+            token = attempt("refreshAuthorization", lambda: (first.pop() if first else main_prx.getAuthenticator()).refreshAuthorization(user, pw_hash))
             seen_auth[auth.ice_getEndpoints()[0].toString()] = auth
             if token:
                 for a in list(seen_auth.values()):
@@ -56,10 +58,12 @@ def main():
             if catalog is None:
                 continue
             out["catalogs"].append(catalog.ice_getEndpoints()[0].toString())
-            ids = attempt("getTilesByName", lambda: main_prx.getCatalogService().getTilesByName("", False))
+            first_catalog = [catalog]
+            ids = attempt("getTilesByName", lambda: (first_catalog.pop() if first_catalog else main_prx.getCatalogService()).getTilesByName("", False))
             if ids:
                 out["titles"] = len(ids)
-                tile = attempt("getTile", lambda: main_prx.getCatalogService().getTile(ids[0]))
+                first_catalog = [catalog]
+                tile = attempt("getTile", lambda: (first_catalog.pop() if first_catalog else main_prx.getCatalogService()).getTile(ids[0]))
                 if tile is not None:
                     attempt("isAvailable", lambda: tile.provider.isAvailable(ids[0]))
     print(json.dumps(out))
