@@ -31,6 +31,7 @@ after(() => {
 function fakeProvider(name: string, state = { alive: true }): IceFlix.StreamProviderPrx {
   const prx = {
     name,
+    toString: () => `StreamProvider:tcp -h 127.0.0.1 -p ${name}`,
     ice_invocationTimeout: () => prx,
     ice_ping: async () => {
       if (!state.alive) throw new Ice.ConnectionRefusedException();
@@ -41,7 +42,12 @@ function fakeProvider(name: string, state = { alive: true }): IceFlix.StreamProv
 
 /** An Authenticator proxy accepting the token "good". */
 function fakeAuthenticator(): IceFlix.AuthenticatorPrx {
-  const prx = { ice_invocationTimeout: () => prx, ice_ping: async () => {}, isAuthorized: async (t: string) => t === "good" };
+  const prx = {
+    toString: () => "Authenticator:tcp -h 127.0.0.1 -p 1",
+    ice_invocationTimeout: () => prx,
+    ice_ping: async () => {},
+    isAuthorized: async (t: string) => t === "good",
+  };
   return prx as unknown as IceFlix.AuthenticatorPrx;
 }
 
