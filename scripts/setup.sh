@@ -13,9 +13,10 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
 APT_PACKAGES=(
-  zeroc-icebox libzeroc-icestorm3.7 zeroc-ice-compilers python3-zeroc-ice
+  zeroc-icebox libzeroc-icestorm3.7 zeroc-ice-compilers python3-zeroc-ice libzeroc-ice-dev
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav ffmpeg
+  tmux
 )
 
 missing=()

@@ -19,6 +19,10 @@ export interface ChildOptions {
   logFile?: string;
   /** Each stdout line (also when logFile is set). */
   onStdoutLine?: (line: string) => void;
+  /** Each stderr line (also when logFile is set). */
+  onStderrLine?: (line: string) => void;
+  /** Open descriptors the child gets as fd 3, 4, … (e.g. a file it must read and not reopen). */
+  extraFds?: readonly number[];
   /**
    * Lead a process group of its own (default). false keeps the child in our group, so whoever
    * kills our group kills it too (icebox under `iceflix broker`).
@@ -63,7 +67,7 @@ export class SupervisedChild {
       cwd: options.cwd,
       env: options.env ?? process.env,
       detached: this.#ownGroup, // own process group: kill(-pid) reaches its children too
-      stdio: ["ignore", "pipe", "pipe"], // 0: none; 1, 2: read below
+      stdio: ["ignore", "pipe", "pipe", ...(options.extraFds ?? [])], // 0: none; 1, 2: read below; 3…: extraFds
     });
     // An 'error' (e.g. ENOENT) is reported through `exited`; never let it be unhandled.
     const spawnError = new Promise<ChildExit>((resolve) =>
@@ -92,6 +96,7 @@ export class SupervisedChild {
     err.on("line", (line) => {
       if (logStream) logStream.write(line + "\n");
       else options.log.debug({ child: this.name, pid: this.process.pid }, line);
+      options.onStderrLine?.(line);
     });
     void this.exited.then(() => setTimeout(() => logStream?.end(), 100).unref());
   }

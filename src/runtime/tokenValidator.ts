@@ -6,6 +6,9 @@
 import { Ice, IceFlix } from "../slice/index.js";
 import type { ServiceRegistry } from "./serviceRegistry.js";
 
+/** Where Authenticators publish revoke(token) (signed), at expiry and on user changes (spec §3). */
+export const TOPIC_AUTHENTICATION_STATUS = "AuthenticationStatus";
+
 /** Spec §10: token arguments beyond 4 KiB are refused without a call. */
 export const MAX_TOKEN_LENGTH = 4096;
 

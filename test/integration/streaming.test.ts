@@ -1,16 +1,16 @@
 /**
- * The StreamProvider (spec §5, §6 up to the pipeline) through real IceStorm, with Python peers on
- * the original contract: a listener on MediaAnnouncements and ServiceAvailability that checks
- * signatures with the deployment secret, a signed fake Authenticator (isAuthorized(t) ==
- * (t == "good")) and catalog, and a contract-only client. Every process is stopped in after()
- * (also when a test fails); every wait is bounded and polls a condition.
+ * The StreamProvider (spec §5; §6 short of playing: see streamingPipeline.test.ts) through real
+ * IceStorm, with Python peers on the original contract: a listener on MediaAnnouncements and
+ * ServiceAvailability that checks signatures with the deployment secret, a signed fake
+ * Authenticator (isAuthorized(t) == (t == "good")) and catalog, and a contract-only client.
+ * Every process is stopped in after() (also when a test fails); every wait is bounded and polls a
+ * condition.
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readFileSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { ensureSecret } from "../../src/runtime/secret.js";
@@ -18,6 +18,9 @@ import { startTestBroker, type TestBroker } from "../helpers/broker.js";
 import { ICEFLIX_BIN, startIceflix, type ReadyProcess } from "../helpers/processes.js";
 import { runPython, startPython } from "../helpers/python.js";
 import { requireTool } from "../helpers/tools.js";
+import { TestResources } from "../helpers/testResources.js";
+import { waitFor } from "../helpers/waitFor.js";
+import { errorLines, logLines } from "../helpers/logFiles.js";
 
 const run = promisify(execFile);
 
@@ -41,8 +44,9 @@ interface PeerReady {
   proxy: string;
 }
 
-const running = new Set<ReadyProcess<unknown>>();
-const tmpDirs: string[] = [];
+const resources = new TestResources();
+const tmp = (prefix: string) => resources.tmp(prefix);
+const track = <T extends ReadyProcess<unknown>>(p: T) => resources.track(p);
 let broker: TestBroker;
 let listener: ReadyProcess<unknown>;
 let provider: ReadyProcess<{ proxy: string; pid: number }>;
@@ -54,18 +58,6 @@ let outsideId: string;
 /** File name → expected media id. */
 const expected = new Map<string, string>();
 
-function tmp(prefix: string): string {
-  const d = mkdtempSync(join(tmpdir(), prefix));
-  tmpDirs.push(d);
-  return d;
-}
-
-function track<T extends ReadyProcess<unknown>>(p: T): T {
-  running.add(p);
-  void p.child.exited.then(() => running.delete(p));
-  return p;
-}
-
 const sha256 = (path: string) => createHash("sha256").update(readFileSync(path)).digest("hex");
 
 /** Writes a file dated in the past, so the provider does not wait for it to settle. */
@@ -73,25 +65,6 @@ function writeOld(path: string, content: string | Buffer): void {
   writeFileSync(path, content);
   const t = Date.now() / 1000 - 60;
   utimesSync(path, t, t);
-}
-
-/** Polls `probe` every 100 ms until `ok` holds; fails after timeoutMs showing the last value. */
-async function waitFor<T>(what: string, probe: () => T | Promise<T>, ok: (v: T) => boolean, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: T | undefined;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      last = await probe();
-      if (ok(last)) return last;
-    } catch (e) {
-      lastError = e;
-    }
-    if (Date.now() > deadline) {
-      assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}; last: ${JSON.stringify(last)} ${lastError ? String(lastError) : ""}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 /** Everything the Python listener received so far. */
@@ -106,15 +79,6 @@ function announcedId(proxy: string): string | undefined {
   const port = /-p (\d+)/.exec(proxy)?.[1];
   // The last one: a later provider may reuse the port of one that stopped.
   return events().filter((e) => e.event === "mediaService" && e.proxy?.includes(`-p ${port}`)).at(-1)?.id;
-}
-
-/** Log lines of a component (JSON, stderr) with this message. */
-function logLines(file: string, msg: string): Array<Record<string, unknown>> {
-  return readFileSync(file, "utf8")
-    .split("\n")
-    .filter((l) => l.startsWith("{"))
-    .map((l) => JSON.parse(l) as Record<string, unknown>)
-    .filter((l) => l.msg === msg);
 }
 
 async function client(providerProxy: string, steps: unknown[]): Promise<StepResult[]> {
@@ -191,9 +155,8 @@ before(async () => {
 });
 
 after(async () => {
-  await Promise.allSettled([...running].map((p) => p.stop(3000)));
+  await resources.release();
   await broker?.stop();
-  for (const d of tmpDirs) rmSync(d, { recursive: true, force: true });
 });
 
 describe("StreamProvider through IceStorm, with Python peers", () => {
@@ -290,7 +253,7 @@ describe("StreamProvider through IceStorm, with Python peers", () => {
       { op: "getSDP", ctl: "c", token: "good", port: 70000 }, // 2
       { op: "getSDP", ctl: "c", token: "good", port: -1 }, // 3
       { op: "getSDP", ctl: "c", token: "bad", port: 5000 }, // 4
-      { op: "getSDP", ctl: "c", token: "good", port: 5000 }, // 5: no pipeline yet
+      { op: "getSDP", ctl: "c", token: "good", port: 5000 }, // 5: streams (streamingPipeline.test.ts plays it)
       { op: "getSyncTopic", ctl: "c" }, // 6
       { op: "getSyncTopic", ctl: "c" }, // 7
       { op: "refreshAuthentication", ctl: "c", token: "bad" }, // 8
@@ -305,10 +268,11 @@ describe("StreamProvider through IceStorm, with Python peers", () => {
       { op: "stop", ctl: "d" }, // 17
     ]);
     // InvalidArgument is not declared by getSDP: a contract-only client sees UnknownUserException.
-    for (const i of [1, 2, 3, 5]) {
+    for (const i of [1, 2, 3]) {
       assert.deepEqual(errorOf(r[i]!), { type: "UnknownUserException", ice_id: "::Ice::UnknownUserException", unknown: "::IceFlixExt::InvalidArgument" }, `step ${i}`);
     }
     assert.equal(errorOf(r[4]!).type, "Unauthorized");
+    assert.match(String(r[5]!.ok), /^m=video 5000 RTP\/AVP 96\r?$/m);
     const topic = r[6]!.ok as { name: string; topicExists: boolean };
     assert.equal(topic.topicExists, true, "the sync topic exists once named");
     assert.deepEqual(r[7]!.ok, topic, "the same topic on every call");
@@ -404,12 +368,7 @@ describe("StreamProvider through IceStorm, with Python peers", () => {
   });
 
   test("the provider logged no errors", () => {
-    const errors = readFileSync(logFile, "utf8")
-      .split("\n")
-      .filter((l) => l.startsWith("{"))
-      .map((l) => JSON.parse(l) as { level?: number; msg?: string })
-      .filter((l) => (l.level ?? 0) >= 50);
-    assert.deepEqual(errors, []);
+    assert.deepEqual(errorLines(logFile), []);
   });
 
   test("the CLI refuses a missing or non-directory media folder with a clear error", async () => {

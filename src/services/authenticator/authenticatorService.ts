@@ -12,6 +12,7 @@ import { Announcer } from "../../runtime/announcer.js";
 import type { ServiceContext } from "../../runtime/serviceContext.js";
 import type { Subscription, TopicPublisher } from "../../runtime/topics.js";
 import { proxyText } from "../../runtime/iceValues.js";
+import { TOPIC_AUTHENTICATION_STATUS } from "../../runtime/tokenValidator.js";
 import { AuthenticatorI, TokenRevocationI } from "./authenticatorServant.js";
 import { IssuedTokens } from "./issuedTokens.js";
 import { normalizePasswordHash } from "./passwordKdf.js";
@@ -19,7 +20,6 @@ import { MAX_TOKEN_BYTES, TokenCodec } from "./tokens.js";
 import { isValidUserName, UserStore } from "./userStore.js";
 
 export const AUTHENTICATOR_ADAPTER = "AuthenticatorAdapter";
-export const TOPIC_AUTHENTICATION_STATUS = "AuthenticationStatus";
 /** How often expiry and users-DB changes are checked: revocations go out within this of the event. */
 const CHECK_INTERVAL_MS = 250;
 

@@ -12,6 +12,8 @@ import type { TokenCodec } from "../authenticator/tokens.js";
 export interface TokenOwner {
   /** undefined for a token we cannot read (issued by another implementation). */
   user: string | undefined;
+  /** When the token expires (ms since the epoch); undefined when we cannot read it. */
+  expiresAt?: number;
 }
 
 export class StreamAuth {
@@ -24,7 +26,13 @@ export class StreamAuth {
   async authorize(token: string): Promise<TokenOwner> {
     if (typeof token !== "string" || Buffer.byteLength(token, "utf8") > MAX_TOKEN_LENGTH) throw new IceFlix.Unauthorized();
     if (!(await this.validator.isValid(token))) throw new IceFlix.Unauthorized();
-    return { user: this.codec.decode(token)?.user };
+    const claims = this.codec.decode(token);
+    return { user: claims?.user, expiresAt: claims?.expiresAt };
+  }
+
+  /** Whether an Authenticator still calls `token` valid (false with none reachable). */
+  isValid(token: string): Promise<boolean> {
+    return this.validator.isValid(token);
   }
 
   /** A valid token of `owner`'s user; IceFlix.Unauthorized for an invalid one or another user's. */

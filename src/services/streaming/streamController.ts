@@ -2,25 +2,59 @@
  * StreamControllerI: one client's handle on one stream of one media file (spec §6), bound to the
  * user of the token it was created with.
  *
- * For now it stops short of streaming: getSDP checks the token and the port and then refuses with
- * InvalidArgument("streaming pipeline not implemented yet"). What is here is what the pipeline
- * will build on: a sync topic unique to the controller (created on first request, destroyed with
- * the controller), stop() and the unused-controller timeout destroying it (later calls get
- * ObjectNotExistException), and refreshAuthentication() keeping it bound to one user.
+ * - getSDP checks the token and the port, re-checks the file, starts a GstPipeline sending
+ *   RTP/H.264 to the caller's IP and returns the SDP. One stream per controller: a second getSDP
+ *   to the same address and port returns the same SDP (a retry after a lost reply is harmless);
+ *   any other destination is refused with InvalidArgument (stop, then getStream again).
+ * - While it streams, a TokenWatch follows its token; when the token lapses (revoked, expired,
+ *   or no longer valid) it publishes a signed requestAuthentication() on its sync topic and waits
+ *   ReauthGraceSeconds for refreshAuthentication(valid token of the same user).
+ * - It is destroyed by stop(), at the end of the media, when the pipeline dies, when the grace
+ *   runs out, when the stream cannot start, and when never given getSDP for UnusedControllerSeconds:
+ *   the pipeline is stopped, the servant removed (later calls: ObjectNotExistException) and the
+ *   sync topic destroyed. Nothing depends on the caller's Ice connection staying open.
  */
 import { randomUUID } from "node:crypto";
 import { Ice, IceFlix, IceFlixExt } from "../../slice/index.js";
+import type { EventSigner } from "../../runtime/eventSignature.js";
 import type { Logger } from "../../runtime/logger.js";
-import type { Topics } from "../../runtime/topics.js";
+import type { Topics, TopicPublisher } from "../../runtime/topics.js";
+import { GstPipeline, PipelineStartError, type PipelineEnd } from "./gstPipeline.js";
 import type { MediaFile } from "./mediaLibrary.js";
+import type { MediaProbes } from "./mediaProbe.js";
+import { gstLaunchArgs, planFor, type RtpDestination } from "./pipelinePlan.js";
+import { callerRoute, type CallerRoute } from "./rtpDestination.js";
+import { sessionDescription } from "./sdp.js";
+import { MediaUnavailableError, openServedFile } from "./servedFile.js";
 import type { StreamAuth, TokenOwner } from "./streamAuth.js";
+import { TokenWatch, type LapseReason } from "./tokenWatch.js";
 
 export interface ControllerDeps {
   auth: StreamAuth;
   topics: Topics;
+  /** Signs requestAuthentication on the sync topic (spec §7). */
+  signer: EventSigner;
+  probes: MediaProbes;
   log: Logger;
+  /** The media folder: a file is re-checked to be inside it before it is streamed. */
+  mediaDir: string;
   /** A controller never given an SDP is destroyed after this (IceFlix.Stream.UnusedControllerSeconds). */
   unusedMs: number;
+  /** Time to answer requestAuthentication (IceFlix.Stream.ReauthGraceSeconds). */
+  reauthGraceMs: number;
+  /** How often a streaming token is checked with an Authenticator (the announce period). */
+  tokenCheckMs: number;
+}
+
+interface ActiveStream {
+  pipeline: GstPipeline;
+  sdp: string;
+}
+
+/** What the first getSDP set going: where to, and the stream once it plays. */
+interface StreamRequest {
+  to: RtpDestination;
+  playing: Promise<ActiveStream>;
 }
 
 export class StreamControllerI extends IceFlix.StreamController {
@@ -29,8 +63,17 @@ export class StreamControllerI extends IceFlix.StreamController {
   readonly syncTopic = `StreamSync-${this.key}`;
   readonly identity = `StreamController/${this.key}`;
   #owner: TokenOwner;
+  readonly #log: Logger;
+  readonly #watch: TokenWatch;
   #unusedTimer: NodeJS.Timeout | undefined;
+  #reauthTimer: NodeJS.Timeout | undefined;
+  #stream: StreamRequest | undefined;
   #topicCreated: Promise<boolean> | undefined;
+  /** The sync topic may exist (created, or published on): destroy it with the controller. */
+  #topicUsed = false;
+  #syncPublisher: TopicPublisher<IceFlix.StreamerSyncPrx> | undefined;
+  /** The last requestAuthentication publication (never rejects): the topic goes after it. */
+  #publishing: Promise<void> | undefined;
   #destroyed: Promise<void> | undefined;
 
   constructor(
@@ -42,6 +85,13 @@ export class StreamControllerI extends IceFlix.StreamController {
   ) {
     super();
     this.#owner = owner;
+    this.#log = deps.log.child({ controller: this.key, media: media.id });
+    this.#watch = new TokenWatch({
+      isValid: (token) => deps.auth.isValid(token),
+      checkEveryMs: deps.tokenCheckMs,
+      onLapse: (reason) => this.#onTokenLapsed(reason),
+      log: this.#log,
+    });
     this.#unusedTimer = setTimeout(() => void this.destroy(`unused for ${Math.round(deps.unusedMs / 1000)} s`), deps.unusedMs).unref();
   }
 
@@ -54,43 +104,138 @@ export class StreamControllerI extends IceFlix.StreamController {
   }
 
   async getSDP(authentication: string, port: number, current: Ice.Current): Promise<string> {
-    await this.deps.auth.authorizeAs(authentication, this.#owner);
+    const owner = await this.deps.auth.authorizeAs(authentication, this.#owner);
     this.#assertAlive(current);
-    if (!Number.isInteger(port) || port < 1 || port > 65_535) {
-      throw new IceFlixExt.InvalidArgument(`port must be between 1 and 65535 (got ${port})`);
+    const route = callerRoute(current, port);
+    if (!this.#stream) {
+      this.#owner = owner;
+      clearTimeout(this.#unusedTimer);
+      this.#watch.follow(authentication, owner.expiresAt);
+      this.#stream = { to: route.destination, playing: this.#startStream(route) };
+    } else if (this.#stream.to.host !== route.destination.host || this.#stream.to.port !== route.destination.port) {
+      throw new IceFlixExt.InvalidArgument("this controller already streams to another port or address; stop() it and call getStream again");
     }
-    throw new IceFlixExt.InvalidArgument("streaming pipeline not implemented yet");
+    try {
+      return (await this.#stream.playing).sdp;
+    } catch (e) {
+      void this.destroy(`the stream could not start: ${e instanceof IceFlixExt.InvalidArgument ? e.reason : (e as Error).message}`);
+      throw this.#callerError(e);
+    }
   }
 
   async getSyncTopic(current: Ice.Current): Promise<string> {
     this.#assertAlive(current);
-    this.#topicCreated ??= this.#createTopic();
-    await this.#topicCreated;
+    await this.#ensureTopic();
     return this.syncTopic;
   }
 
   async refreshAuthentication(authentication: string, current: Ice.Current): Promise<void> {
-    this.#owner = await this.deps.auth.authorizeAs(authentication, this.#owner);
+    const owner = await this.deps.auth.authorizeAs(authentication, this.#owner);
     this.#assertAlive(current);
+    this.#owner = owner;
+    if (this.#stream) this.#watch.follow(authentication, owner.expiresAt);
+    if (this.#reauthTimer) {
+      clearTimeout(this.#reauthTimer);
+      this.#reauthTimer = undefined;
+      this.#log.info({ user: owner.user }, "stream re-authenticated");
+    }
   }
 
   async stop(_current: Ice.Current): Promise<void> {
     await this.destroy("stopped by the client");
   }
 
-  /** Unregisters the controller at once, then removes its sync topic. Idempotent. */
+  /** A revoke event (already through the provider's gate): lapses the stream if it runs on `token`. */
+  tokenRevoked(token: string): void {
+    this.#watch.revoked(token);
+  }
+
+  /**
+   * Unregisters the controller at once, then stops its pipeline (SIGINT, SIGKILL after a grace)
+   * and removes its sync topic. Idempotent; resolves when all is done.
+   */
   destroy(reason: string): Promise<void> {
     this.#destroyed ??= (async () => {
       clearTimeout(this.#unusedTimer);
+      clearTimeout(this.#reauthTimer);
+      this.#watch.stop();
       this.onDestroyed(this, reason);
-      this.deps.log.info({ controller: this.key, media: this.media.id, user: this.#owner.user, reason }, "stream controller destroyed");
-      if (this.#topicCreated && (await this.#topicCreated)) {
+      this.#log.info({ user: this.#owner.user, reason }, "stream controller destroyed");
+      const stream = await this.#stream?.playing.catch(() => undefined);
+      await stream?.pipeline.stop();
+      await this.#publishing;
+      if (this.#topicCreated) await this.#topicCreated;
+      if (this.#topicUsed) {
         await this.deps.topics.destroyTopic(this.syncTopic).catch((e) =>
-          this.deps.log.warn({ topic: this.syncTopic, error: String(e) }, "cannot destroy a sync topic"),
+          this.#log.warn({ topic: this.syncTopic, error: String(e) }, "cannot destroy a sync topic"),
         );
       }
     })();
     return this.#destroyed;
+  }
+
+  async #startStream(route: CallerRoute): Promise<ActiveStream> {
+    const file = await openServedFile(this.media, this.deps.mediaDir);
+    try {
+      const probe = await this.deps.probes.get(this.media.id, file.fd);
+      const plan = planFor(probe);
+      if ("refused" in plan) throw new IceFlixExt.InvalidArgument(`media ${this.media.id} cannot be streamed: ${plan.refused}`);
+      const startedAt = Date.now();
+      const pipeline = await GstPipeline.start({
+        args: gstLaunchArgs(plan, route.destination),
+        mediaFd: file.fd,
+        name: `gst-launch ${this.key}`,
+        log: this.#log,
+      });
+      void pipeline.finished.then((end) => this.#onPipelineEnd(end));
+      this.#log.info(
+        { user: this.#owner.user, plan: plan.kind, codec: probe.video?.codec, port: route.destination.port, pid: pipeline.pid, ms: Date.now() - startedAt },
+        "stream started",
+      );
+      return { pipeline, sdp: sessionDescription({ destination: route.destination, origin: route.origin, name: this.media.id }) };
+    } finally {
+      await file.close(); // the pipeline holds its own copy of the descriptor
+    }
+  }
+
+  /** What a failed start looks like to the caller (spec §0: declared or typed exceptions, no paths). */
+  #callerError(e: unknown): unknown {
+    if (e instanceof MediaUnavailableError) {
+      this.#log.warn({ reason: e.message }, "media no longer servable");
+      return new IceFlixExt.InvalidArgument(`media ${this.media.id} is no longer served here: ${e.message}`);
+    }
+    if (e instanceof PipelineStartError) this.#log.warn({ reason: e.message, stderr: e.detail }, "stream pipeline failed to start");
+    return e; // Ice exceptions as they are; anything else becomes InternalError at the boundary
+  }
+
+  #onPipelineEnd(end: PipelineEnd): void {
+    if (end.kind === "stopped") return;
+    if (end.kind === "ended") {
+      void this.destroy("the media ended");
+      return;
+    }
+    this.#log.warn({ code: end.code, signal: end.signal, stderr: end.stderrTail }, "stream pipeline died");
+    void this.destroy("the pipeline died");
+  }
+
+  #onTokenLapsed(reason: LapseReason): void {
+    if (this.#destroyed || this.#reauthTimer) return;
+    const graceMs = this.deps.reauthGraceMs;
+    this.#log.info({ user: this.#owner.user, reason, graceMs }, "stream token lapsed; asking for re-authentication");
+    this.#reauthTimer = setTimeout(
+      () => void this.destroy(`not re-authenticated within ${Math.round(graceMs / 1000)} s (token ${reason})`),
+      graceMs,
+    ).unref();
+    this.#publishing = this.#requestAuthentication().catch((e) =>
+      this.#log.warn({ topic: this.syncTopic, error: String(e) }, "cannot publish requestAuthentication"),
+    );
+  }
+
+  /** A signed requestAuthentication() on the sync topic (spec §7.1: topic = its name, no arguments). */
+  async #requestAuthentication(): Promise<void> {
+    await this.#ensureTopic();
+    this.#syncPublisher ??= this.deps.topics.publisher(this.syncTopic, (p) => IceFlix.StreamerSyncPrx.uncheckedCast(p));
+    await this.#syncPublisher.publishSigned(this.deps.signer, "requestAuthentication", [], (pub, ctx) => pub.requestAuthentication(ctx));
   }
 
   /** A call that was already dispatched when the controller went away ends like a later call would. */
@@ -99,16 +244,20 @@ export class StreamControllerI extends IceFlix.StreamController {
     if (this.#destroyed) throw new Ice.ObjectNotExistException(current.id, current.facet, current.operation);
   }
 
-  /**
-   * Creates the sync topic, so a client can subscribe before anything is published on it. A
-   * broker that is away is logged, not raised: the name is still the controller's.
-   */
+  /** Creates the sync topic once, so a client can subscribe before anything is published on it. */
+  #ensureTopic(): Promise<boolean> {
+    this.#topicUsed = true;
+    this.#topicCreated ??= this.#createTopic();
+    return this.#topicCreated;
+  }
+
+  /** A broker that is away is logged, not raised: the name is still the controller's. */
   async #createTopic(): Promise<boolean> {
     try {
       await this.deps.topics.topic(this.syncTopic);
       return true;
     } catch (e) {
-      this.deps.log.warn({ topic: this.syncTopic, error: String(e) }, "cannot create a sync topic");
+      this.#log.warn({ topic: this.syncTopic, error: String(e) }, "cannot create a sync topic");
       this.#topicCreated = undefined; // the next getSyncTopic tries again
       return false;
     }

@@ -1,7 +1,7 @@
 /**
  * The live StreamControllers of one provider: registers each under a unique identity, enforces
  * IceFlix.Stream.MaxConcurrent (Busy, spec §5), unregisters a controller when it is destroyed,
- * and destroys them all when the provider stops.
+ * hands revoked tokens to them, and destroys them all when the provider stops.
  */
 import { IceFlix, IceFlixExt } from "../../slice/index.js";
 import type { ServerAdapter } from "../../ice-server/index.js";
@@ -38,6 +38,11 @@ export class StreamControllers {
     const proxy = IceFlix.StreamControllerPrx.uncheckedCast(this.server.add(controller, controller.identity));
     this.log.info({ controller: controller.key, media: media.id, user: owner.user }, "stream controller created");
     return proxy;
+  }
+
+  /** A revoke event that passed the provider's gate (each controller checks whether it is its token). */
+  tokenRevoked(token: string): void {
+    for (const c of this.#live.values()) c.tokenRevoked(token);
   }
 
   async destroyAll(reason: string): Promise<void> {

@@ -3,7 +3,8 @@
  * announces itself on ServiceAvailability, publishes one signed newMedia per file on
  * MediaAnnouncements as files are hashed, and re-announces everything when a catalog it did not
  * know appears (a restarted catalog relearns all media, spec §2). Learns Authenticators (for
- * token checks) and catalogs from ServiceAvailability.
+ * token checks) and catalogs from ServiceAvailability. Streams (spec §6) are StreamControllers;
+ * the provider subscribes once to AuthenticationStatus and hands revoked tokens to them.
  */
 import { randomUUID } from "node:crypto";
 import { join } from "node:path";
@@ -12,13 +13,15 @@ import { ServerAdapter } from "../../ice-server/index.js";
 import { Announcer, TOPIC_SERVICE_AVAILABILITY } from "../../runtime/announcer.js";
 import { ServiceRegistry } from "../../runtime/serviceRegistry.js";
 import { ServiceAvailabilityI } from "../../runtime/serviceAvailability.js";
-import { TokenValidator } from "../../runtime/tokenValidator.js";
+import { TOPIC_AUTHENTICATION_STATUS, TokenValidator } from "../../runtime/tokenValidator.js";
 import { proxyText } from "../../runtime/iceValues.js";
 import type { ServiceContext } from "../../runtime/serviceContext.js";
 import type { Subscription } from "../../runtime/topics.js";
 import { TokenCodec } from "../authenticator/tokens.js";
 import { MediaAnnouncer } from "./mediaAnnouncer.js";
 import { MediaLibrary } from "./mediaLibrary.js";
+import { MediaProbes } from "./mediaProbe.js";
+import { StreamRevocationsI } from "./revocationListener.js";
 import { StreamAuth } from "./streamAuth.js";
 import { StreamControllers } from "./streamControllers.js";
 import { StreamProviderI } from "./streamProviderServant.js";
@@ -38,7 +41,7 @@ export class StreamProviderService {
   #controllers: StreamControllers | undefined;
   #proxy: IceFlix.StreamProviderPrx | undefined;
   #availability: Announcer | undefined;
-  #subscription: Subscription | undefined;
+  #subscriptions: Subscription[] = [];
   #periodicTimer: NodeJS.Timeout | undefined;
   #stopped: Promise<void> | undefined;
 
@@ -87,13 +90,24 @@ export class StreamProviderService {
       onEvent: (e) => log.warn({ event: e.type, remote: e.remote }, "connection event"),
     });
     const auth = new StreamAuth(new TokenValidator(this.authenticators), new TokenCodec(ctx.secret));
-    this.#controllers = new StreamControllers(
+    const controllers = new StreamControllers(
       this.#server,
-      { auth, topics: ctx.topics, log: log.child({ ns: "controller" }), unusedMs: this.settings.unusedControllerMs },
+      {
+        auth,
+        topics: ctx.topics,
+        signer: ctx.signer,
+        probes: new MediaProbes(),
+        log: log.child({ ns: "controller" }),
+        mediaDir: this.settings.mediaDir,
+        unusedMs: this.settings.unusedControllerMs,
+        reauthGraceMs: this.settings.reauthGraceMs,
+        tokenCheckMs: ctx.settings.announcePeriodMs,
+      },
       this.settings.maxConcurrent,
       log,
     );
-    const servant = new StreamProviderI({ library: this.library, announcer: this.announcer, auth, controllers: this.#controllers });
+    this.#controllers = controllers;
+    const servant = new StreamProviderI({ library: this.library, announcer: this.announcer, auth, controllers });
     this.#proxy = IceFlix.StreamProviderPrx.uncheckedCast(this.#server.add(servant, "StreamProvider"));
 
     // A catalog we did not know may have missed our announcements (e.g. it restarted).
@@ -101,7 +115,10 @@ export class StreamProviderService {
     const listener = this.#server.addWithUUID(
       new ServiceAvailabilityI({ authenticator: this.authenticators, catalog: this.catalogs }, this.id, ctx.gate),
     );
-    this.#subscription = (await ctx.topics.subscribe(TOPIC_SERVICE_AVAILABILITY, listener)).keepAlive(ctx.settings.announcePeriodMs);
+    this.#subscriptions.push((await ctx.topics.subscribe(TOPIC_SERVICE_AVAILABILITY, listener)).keepAlive(ctx.settings.announcePeriodMs));
+    // One subscriber for all controllers: each signed revoke passes the gate once (spec §6).
+    const revocations = this.#server.addWithUUID(new StreamRevocationsI(ctx.gate, (token) => controllers.tokenRevoked(token)));
+    this.#subscriptions.push((await ctx.topics.subscribe(TOPIC_AUTHENTICATION_STATUS, revocations)).keepAlive(ctx.settings.announcePeriodMs));
 
     this.#availability = new Announcer(ctx, "streaming", this.id, this.#proxy);
     await this.#availability.start();
@@ -142,7 +159,7 @@ export class StreamProviderService {
       this.#availability?.stop();
       await this.library.stop();
       await this.announcer.stop();
-      await this.#subscription?.unsubscribe();
+      await Promise.all(this.#subscriptions.map((s) => s.unsubscribe()));
       await this.#controllers?.destroyAll("the provider is stopping");
       await this.#server?.destroy();
       this.ctx.log.info({ id: this.id }, "StreamProvider stopped");

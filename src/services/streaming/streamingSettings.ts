@@ -12,6 +12,7 @@ export interface StreamingSettings {
   mediaDir: string;
   maxConcurrent: number;
   unusedControllerMs: number;
+  reauthGraceMs: number;
   rescanMs: number;
 }
 
@@ -20,6 +21,7 @@ export function streamingSettings(props: Ice.Properties): StreamingSettings {
     mediaDir: mediaFolder(props.getProperty(PROP.mediaDir).trim()),
     maxConcurrent: intProperty(props, PROP.streamMax, 64, 1, 100_000),
     unusedControllerMs: intProperty(props, PROP.unusedController, 60, 1, 86_400) * 1000,
+    reauthGraceMs: intProperty(props, PROP.reauthGrace, 10, 1, 3600) * 1000,
     rescanMs: intProperty(props, PROP_MEDIA_RESCAN, 30, 1, 86_400) * 1000,
   };
 }

@@ -9,7 +9,8 @@ the rest), and the last stdout line is {"results": [...]} with one entry per ste
 {"ok": value} or {"error": {"type", "ice_id", "unknown"?, "id"?}}.
 
 Steps (a controller is named by "ctl", saved by an earlier getStream's "save", or given by
-"proxy" as a string):
+"proxy" as a string; a token "@NAME" is the one an earlier login saved as NAME):
+  {"op": "login", "authenticator": PROXY, "user": U, "password": P, "save": NAME}
   {"op": "isAvailable", "id": X}
   {"op": "reannounceMedia"}
   {"op": "getStream", "id": X, "token": T, "save": NAME}   -> {"proxy", "identity"}
@@ -21,6 +22,7 @@ Steps (a controller is named by "ctl", saved by an earlier getStream's "save", o
 """
 
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -54,6 +56,13 @@ class Runner:
         self.provider = provider
         self.topic_manager = topic_manager
         self.saved = {}
+        self.tokens = {}
+
+    def token(self, step):
+        t = step["token"]
+        if isinstance(t, str) and t.startswith("@") and t[1:] in self.tokens:
+            return self.tokens[t[1:]]
+        return t
 
     def controller(self, step):
         if "proxy" in step:
@@ -69,27 +78,32 @@ class Runner:
 
     def run(self, step):
         op = step["op"]
+        if op == "login":
+            auth = IceFlix.AuthenticatorPrx.uncheckedCast(self.communicator.stringToProxy(step["authenticator"]))
+            password_hash = hashlib.sha256(step["password"].encode("utf-8")).hexdigest()
+            self.tokens[step["save"]] = auth.refreshAuthorization(step["user"], password_hash)
+            return None
         if op == "isAvailable":
             return self.provider.isAvailable(step["id"])
         if op == "reannounceMedia":
             self.provider.reannounceMedia()
             return None
         if op == "getStream":
-            prx = self.provider.getStream(step["id"], step["token"])
+            prx = self.provider.getStream(step["id"], self.token(step))
             if prx is None:
                 return None
             if "save" in step:
                 self.saved[step["save"]] = prx
             return {"proxy": self.communicator.proxyToString(prx), "identity": Ice.identityToString(prx.ice_getIdentity())}
         if op == "getSDP":
-            return self.controller(step).getSDP(step["token"], step["port"])
+            return self.controller(step).getSDP(self.token(step), step["port"])
         if op == "getSyncTopic":
             name = self.controller(step).getSyncTopic()
             if self.topic_manager is None:
                 return name
             return {"name": name, "topicExists": self.topic_exists(name)}
         if op == "refreshAuthentication":
-            self.controller(step).refreshAuthentication(step["token"])
+            self.controller(step).refreshAuthentication(self.token(step))
             return None
         if op == "stop":
             self.controller(step).stop()

@@ -1,0 +1,34 @@
+/**
+ * The SDP getSDP returns (spec §6, RFC 4566): one H.264 video stream, payload 96, sent to the
+ * caller's address and port. ffplay and `ffmpeg -protocol_whitelist file,udp,rtp -i x.sdp` play
+ * it as-is; packetization-mode=1 is what rtph264pay sends (FU-A, STAP-A). SPS/PPS travel in-band,
+ * so no sprop-parameter-sets are needed.
+ */
+import { randomInt } from "node:crypto";
+import { isIPv6 } from "node:net";
+import { RTP_PAYLOAD_TYPE, type RtpDestination } from "./pipelinePlan.js";
+
+export interface SdpOptions {
+  destination: RtpDestination;
+  /** The provider's address on the caller's connection (the o= line). */
+  origin: string;
+  /** Session name (ASCII, no line breaks): the media id. */
+  name: string;
+}
+
+const addressLine = (address: string) => `IN ${isIPv6(address) ? "IP6" : "IP4"} ${address}`;
+
+export function sessionDescription({ destination, origin, name }: SdpOptions): string {
+  const pt = RTP_PAYLOAD_TYPE;
+  return [
+    "v=0",
+    `o=- ${randomInt(1, 2 ** 31)} 1 ${addressLine(origin)}`,
+    `s=IceFlix ${name.replace(/[^\x20-\x7e]/g, "?")}`,
+    `c=${addressLine(destination.host)}`,
+    "t=0 0",
+    `m=video ${destination.port} RTP/AVP ${pt}`,
+    `a=rtpmap:${pt} H264/90000`,
+    `a=fmtp:${pt} packetization-mode=1`,
+    "",
+  ].join("\r\n");
+}
