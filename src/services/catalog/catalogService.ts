@@ -8,6 +8,7 @@ import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import { Ice, IceFlix } from "../../slice/index.js";
 import { ServerAdapter } from "../../ice-server/index.js";
+import { PeriodicTask, sweepRegistries } from "../../runtime/periodicTask.js";
 import { Announcer, TOPIC_SERVICE_AVAILABILITY } from "../../runtime/announcer.js";
 import { intProperty, PROP } from "../../runtime/config.js";
 import { proxyText } from "../../runtime/iceValues.js";
@@ -49,7 +50,7 @@ export class CatalogService {
   #announcements: MediaAnnouncementsI | undefined;
   #subscriptions: Subscription[] = [];
   #announcer: Announcer | undefined;
-  #sweepTimer: NodeJS.Timeout | undefined;
+  #sweeper: PeriodicTask | undefined;
   #proxy: IceFlix.MediaCatalogPrx | undefined;
   #stopped: Promise<void> | undefined;
 
@@ -116,7 +117,7 @@ export class CatalogService {
 
     this.#announcer = new Announcer(ctx, "catalog", this.id, this.#proxy);
     await this.#announcer.start();
-    this.#scheduleSweep();
+    this.#sweeper = sweepRegistries([this.authenticators, this.providers], ctx.settings.announcePeriodMs, ctx.log);
     ctx.log.info({ id: this.id, proxy: this.proxyString, titles: db.size }, "MediaCatalog ready");
   }
 
@@ -132,7 +133,7 @@ export class CatalogService {
   /** Stops announcing, unsubscribes, closes connections, writes what is queued, closes the DB. Idempotent. */
   stop(): Promise<void> {
     this.#stopped ??= (async () => {
-      clearTimeout(this.#sweepTimer);
+      this.#sweeper?.stop();
       this.#announcer?.stop();
       await Promise.all(this.#subscriptions.map((s) => s.unsubscribe()));
       await this.#server?.destroy();
@@ -158,14 +159,4 @@ export class CatalogService {
     this.availability.removeProvider(instance.id);
   };
 
-  #scheduleSweep(): void {
-    this.#sweepTimer = setTimeout(async () => {
-      try {
-        await Promise.all([this.authenticators.sweep(), this.providers.sweep()]);
-      } catch (e) {
-        this.ctx.log.error({ err: e }, "registry sweep failed");
-      }
-      if (!this.#stopped) this.#scheduleSweep();
-    }, this.ctx.settings.announcePeriodMs);
-  }
 }

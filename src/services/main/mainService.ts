@@ -12,6 +12,7 @@ import { TOPIC_SERVICE_AVAILABILITY } from "../../runtime/announcer.js";
 import type { ServiceContext } from "../../runtime/serviceContext.js";
 import type { Subscription } from "../../runtime/topics.js";
 import { proxyText } from "../../runtime/iceValues.js";
+import { PeriodicTask, sweepRegistries } from "../../runtime/periodicTask.js";
 import { MainI } from "./mainServant.js";
 
 export const MAIN_ADAPTER = "MainAdapter";
@@ -24,7 +25,7 @@ export class MainService {
   #server: ServerAdapter | undefined;
   #subscription: Subscription | undefined;
   #proxy: IceFlix.MainPrx | undefined;
-  #sweepTimer: NodeJS.Timeout | undefined;
+  #sweeper: PeriodicTask | undefined;
   #stopped: Promise<void> | undefined;
 
   private constructor(private readonly ctx: ServiceContext) {
@@ -72,13 +73,7 @@ export class MainService {
       ),
     );
     this.#subscription = (await topics.subscribe(TOPIC_SERVICE_AVAILABILITY, listener)).keepAlive(settings.announcePeriodMs);
-    const sweep = async () => {
-      await Promise.all([this.authenticators.sweep(), this.catalogs.sweep(), this.providers.sweep()]).catch((e) =>
-        log.error({ err: e }, "registry sweep failed"),
-      );
-      if (!this.#stopped) this.#sweepTimer = setTimeout(sweep, settings.announcePeriodMs);
-    };
-    this.#sweepTimer = setTimeout(sweep, settings.announcePeriodMs);
+    this.#sweeper = sweepRegistries([this.authenticators, this.catalogs, this.providers], settings.announcePeriodMs, log);
     log.info({ id: this.id, proxy: this.proxyString }, "Main ready");
   }
 
@@ -94,7 +89,7 @@ export class MainService {
   /** Unsubscribes, closes connections (in-flight calls finish), destroys the adapter. Idempotent. */
   stop(): Promise<void> {
     this.#stopped ??= (async () => {
-      clearTimeout(this.#sweepTimer);
+      this.#sweeper?.stop();
       await this.#subscription?.unsubscribe();
       await this.#server?.destroy();
       this.ctx.log.info({ id: this.id }, "Main stopped");

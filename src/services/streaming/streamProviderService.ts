@@ -7,6 +7,7 @@
  * the provider subscribes once to AuthenticationStatus and hands revoked tokens to them.
  */
 import { randomUUID } from "node:crypto";
+import { PeriodicTask, sweepRegistries } from "../../runtime/periodicTask.js";
 import { join } from "node:path";
 import { IceFlix } from "../../slice/index.js";
 import { ServerAdapter } from "../../ice-server/index.js";
@@ -42,7 +43,7 @@ export class StreamProviderService {
   #proxy: IceFlix.StreamProviderPrx | undefined;
   #availability: Announcer | undefined;
   #subscriptions: Subscription[] = [];
-  #periodicTimer: NodeJS.Timeout | undefined;
+  #sweeper: PeriodicTask | undefined;
   #stopped: Promise<void> | undefined;
 
   private constructor(
@@ -125,20 +126,14 @@ export class StreamProviderService {
 
     this.library.on("added", (file) => this.announcer.announce(file));
     void this.library.start();
-    this.#schedulePeriodic();
+    // Each period also retries announcements that failed (the broker may have been away).
+    this.#sweeper = sweepRegistries([this.authenticators, this.catalogs], this.ctx.settings.announcePeriodMs, this.ctx.log, () =>
+      this.announcer.retry(),
+    );
     log.info({ id: this.id, proxy: this.proxyString, media: this.settings.mediaDir }, "StreamProvider ready");
   }
 
   /** Every announce period: silent instances are checked, failed announcements retried. */
-  #schedulePeriodic(): void {
-    this.#periodicTimer = setTimeout(async () => {
-      this.announcer.retry();
-      await Promise.all([this.authenticators.sweep(), this.catalogs.sweep()]).catch((e) =>
-        this.ctx.log.error({ err: e }, "registry sweep failed"),
-      );
-      if (!this.#stopped) this.#schedulePeriodic();
-    }, this.ctx.settings.announcePeriodMs);
-  }
 
   get proxy(): IceFlix.StreamProviderPrx {
     if (!this.#proxy) throw new Error("the StreamProvider is not started");
@@ -155,7 +150,7 @@ export class StreamProviderService {
    */
   stop(): Promise<void> {
     this.#stopped ??= (async () => {
-      clearTimeout(this.#periodicTimer);
+      this.#sweeper?.stop();
       this.#availability?.stop();
       await this.library.stop();
       await this.announcer.stop();
