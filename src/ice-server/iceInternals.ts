@@ -241,6 +241,19 @@ export function createIncomingConnection(
     }
   };
 
+  // Write coalescing: while more request bytes wait to be parsed (a pipelined burst), cork the
+  // socket at the first reply and uncork on the next turn, so the burst's replies leave in one
+  // writev instead of one syscall each (a profile under load showed ~half the server's time in
+  // per-reply writes). A lone request is written at once: no latency added.
+  const write = transceiver.write.bind(transceiver);
+  transceiver.write = (byteBuffer: unknown) => {
+    if (socket.writableCorked === 0 && transceiver._readBuffers.length > 0 && !socket.destroyed) {
+      socket.cork();
+      setImmediate(() => socket.uncork());
+    }
+    return write(byteBuffer);
+  };
+
   // Same wiring as the runtime's outgoing sockets: close/error are deferred so they never run
   // inside a write() call (see the runtime's TcpTransceiver).
   socket.on("data", (buf: Buffer) => {

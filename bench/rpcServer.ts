@@ -1,0 +1,139 @@
+/**
+ * The TypeScript RPC bench server (bench/rpc.ts), served by our transport (src/ice-server): the
+ * same logic as bench/cpp/bench_server.cpp and bench/py/bench_server.py.
+ *   "auth"    Authenticator: isAuthorized(t) = lookup of t in a Map of 1000 tokens ("token-0" …
+ *             "token-999"); refreshAuthorization raises Unauthorized.
+ *   "catalog" MediaCatalog: getTilesByName(name, exact) = the ids of bench/data/titles.tsv whose
+ *             lower-cased name equals (exact) or contains the lower-cased name, in file order.
+ *
+ *   node dist/bench/rpcServer.js --titles FILE [--experiment cork] [--Prop=value ...]
+ *
+ * `--experiment cork` (off by default; bench/rpc.ts target "ts-cork") tries the change proposed
+ * for src/ice-server from the profile: the replies to a pipelined burst of requests are coalesced
+ * into one socket write instead of one write syscall per reply (see coalesceWrites). It patches
+ * the runtime's TcpTransceiver in this process only.
+ *
+ * Endpoints from `BenchAdapter.Endpoints` (default `tcp -h 127.0.0.1 -p 0`). Prints one JSON line:
+ *   {"event":"ready","endpoints":"tcp -h 127.0.0.1 -p N","pid":…}
+ * and stops on SIGTERM/SIGINT.
+ */
+import { readFileSync } from "node:fs";
+import { Ice, IceFlix } from "../src/slice/index.js";
+import { ServerAdapter } from "../src/ice-server/index.js";
+import { createCommunicator } from "../src/runtime/communicator.js";
+import { createLogger } from "../src/runtime/logger.js";
+import { loadProperties, splitPropertyArgs } from "../src/runtime/config.js";
+
+const BENCH_TOKENS = 1000;
+
+function loadTitles(file: string): Array<{ id: string; folded: string }> {
+  return readFileSync(file, "ascii")
+    .split("\n")
+    .filter((line) => line !== "" && !line.startsWith("#") && line.includes("\t"))
+    .map((line) => {
+      const tab = line.indexOf("\t");
+      return { id: line.slice(0, tab), folded: line.slice(tab + 1).toLowerCase() };
+    });
+}
+
+class AuthI extends IceFlix.Authenticator {
+  readonly #tokens = new Map<string, string>();
+  constructor() {
+    super();
+    for (let i = 0; i < BENCH_TOKENS; i++) this.#tokens.set(`token-${i}`, `user-${i % 10}`);
+  }
+  refreshAuthorization(): string {
+    throw new IceFlix.Unauthorized();
+  }
+  isAuthorized(authentication: string): boolean {
+    return this.#tokens.has(authentication);
+  }
+}
+
+class CatalogI extends IceFlix.MediaCatalog {
+  constructor(private readonly titles: ReadonlyArray<{ id: string; folded: string }>) {
+    super();
+  }
+  getTile(id: string): IceFlix.Media {
+    throw new IceFlix.WrongMediaId(id);
+  }
+  getTilesByName(name: string, exact: boolean): string[] {
+    const q = name.toLowerCase();
+    const ids: string[] = [];
+    for (const t of this.titles) if (exact ? t.folded === q : t.folded.includes(q)) ids.push(t.id);
+    return ids;
+  }
+  getTilesByTags(): string[] {
+    return [];
+  }
+  renameTile(): void {
+    throw new IceFlix.Unauthorized();
+  }
+  addTags(): void {
+    throw new IceFlix.Unauthorized();
+  }
+  removeTags(): void {
+    throw new IceFlix.Unauthorized();
+  }
+}
+
+/**
+ * The experiment: while a connection still has unparsed request bytes queued (a pipelined burst),
+ * cork its socket at the first reply and uncork on the next event-loop turn, so the burst's
+ * replies leave in one writev instead of one write syscall each. A lone request (nothing queued
+ * behind it) is written at once, as before: no latency added when there is nothing to coalesce.
+ */
+function coalesceWrites(): void {
+  type Transceiver = { _fd: import("node:net").Socket | null; _readBuffers: unknown[] };
+  const proto = (Ice as unknown as { TcpTransceiver: { prototype: { write(b: unknown): boolean } } }).TcpTransceiver.prototype;
+  const write = proto.write;
+  proto.write = function (this: Transceiver, byteBuffer: unknown): boolean {
+    const socket = this._fd;
+    if (socket && socket.writableCorked === 0 && this._readBuffers.length > 0 && !socket.destroyed) {
+      socket.cork();
+      setImmediate(() => socket.uncork());
+    }
+    return write.call(this, byteBuffer);
+  };
+}
+
+async function run(): Promise<void> {
+  const argv = process.argv.slice(2);
+  const experiment = argv.indexOf("--experiment");
+  if (experiment >= 0) {
+    const name = argv[experiment + 1];
+    argv.splice(experiment, 2);
+    if (name !== "cork") {
+      console.error(`unknown experiment ${name} (cork)`);
+      process.exit(2);
+    }
+    coalesceWrites();
+  }
+  const at = argv.indexOf("--titles");
+  if (at < 0 || !argv[at + 1]) {
+    console.error("usage: node dist/bench/rpcServer.js --titles FILE [--Prop=value ...]");
+    process.exit(2);
+  }
+  const titles = loadTitles(argv[at + 1]!);
+  argv.splice(at, 2);
+  const { properties } = splitPropertyArgs(argv);
+  const props = loadProperties(properties, { "BenchAdapter.Endpoints": "tcp -h 127.0.0.1 -p 0" });
+  const log = createLogger("bench-rpc-server", process.env.ICEFLIX_LOG_LEVEL ?? "warn");
+  const communicator: Ice.Communicator = createCommunicator(props, log);
+  const server = await ServerAdapter.create(communicator, "BenchAdapter");
+  server.add(new AuthI(), "auth");
+  server.add(new CatalogI(titles), "catalog");
+  process.stdout.write(JSON.stringify({ event: "ready", endpoints: server.publishedEndpoints, pid: process.pid }) + "\n");
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    await server.destroy();
+    await communicator.destroy();
+    process.exit(0);
+  };
+  process.on("SIGTERM", () => void stop());
+  process.on("SIGINT", () => void stop());
+}
+
+void run();
