@@ -4,18 +4,16 @@
  */
 import { Command, CommanderError, InvalidArgumentError } from "commander";
 import { ConfigError, DEFAULT_PORTS, defaultDataDir, loadProperties, portsFromBase, PROP, splitPropertyArgs } from "../runtime/config.js";
-import { IceStormBroker } from "../broker/iceStormBroker.js";
-import { MainService } from "../services/main/mainService.js";
-import { createServiceContext } from "../runtime/serviceContext.js";
-import { startAuthenticatorComponent } from "../services/authenticator/component.js";
-import { startCatalogComponent } from "../services/catalog/component.js";
-import { startStreamingComponent } from "../services/streaming/component.js";
+import type { Ice } from "../slice/index.js";
+import type { Logger } from "../runtime/logger.js";
+import type { RunningComponent } from "../runtime/lifecycle.js";
 import { CliError, EXIT } from "./exitCodes.js";
 import { runService } from "./runService.js";
-import { up } from "./commands/up.js";
-import { down } from "./commands/down.js";
-import { status } from "./commands/status.js";
-import { user, type UserAction } from "./commands/user.js";
+import type { UserAction } from "./commands/user.js";
+
+// Each command loads only what it runs (the client needs no SQLite, a service no REPL): faster
+// start-up, and one component's problem cannot break the others' commands.
+type StartComponent = (communicator: Ice.Communicator, props: Ice.Properties, log: Logger) => Promise<RunningComponent>;
 
 function intOption(min: number, max: number) {
   return (value: string): number => {
@@ -52,6 +50,7 @@ export async function main(argv: string[]): Promise<void> {
     .option("--base-port <port>", "move the default ports to P…P+3, P+10, P+11", intOption(1, 65_000))
     .option("--detach", "run in the background; stop with `iceflix down`", false)
     .action(async (o: { data?: string; media?: string; replicas: number; basePort?: number; detach: boolean }) => {
+      const { up } = await import("./commands/up.js");
       process.exitCode = await up({ data: dataOf(o), media: o.media, replicas: o.replicas, basePort: o.basePort, detach: o.detach, propertyArgs });
     });
 
@@ -60,6 +59,7 @@ export async function main(argv: string[]): Promise<void> {
     .description("stop what `up` started from the data folder")
     .option("--data <dir>", "data folder")
     .action(async (o: { data?: string }) => {
+      const { down } = await import("./commands/down.js");
       process.exitCode = await down(dataOf(o));
     });
 
@@ -69,6 +69,7 @@ export async function main(argv: string[]): Promise<void> {
     .option("--data <dir>", "data folder")
     .option("--json", "machine-readable output", false)
     .action(async (o: { data?: string; json: boolean }) => {
+      const { status } = await import("./commands/status.js");
       process.exitCode = await status(dataOf(o), o.json, props());
     });
 
@@ -80,6 +81,7 @@ export async function main(argv: string[]): Promise<void> {
     .action(async (o: { data?: string; basePort?: number }) => {
       const ports = portsFromBase(o.basePort);
       const p = props();
+      const { IceStormBroker } = await import("../broker/iceStormBroker.js");
       await runService("broker", p, async (communicator, log) => {
         const broker = await IceStormBroker.start(
           { dataDir: dataOf(o), topicManagerPort: ports.topicManager, publishPort: ports.publish, log },
@@ -101,6 +103,8 @@ export async function main(argv: string[]): Promise<void> {
       const p = props();
       if (!p.getProperty("MainAdapter.Endpoints")) p.setProperty("MainAdapter.Endpoints", `tcp -h 127.0.0.1 -p ${DEFAULT_PORTS.main}`);
       if (!p.getProperty(PROP.data)) p.setProperty(PROP.data, dataOf(o));
+      const { MainService } = await import("../services/main/mainService.js");
+      const { createServiceContext } = await import("../runtime/serviceContext.js");
       await runService("main", p, async (communicator, log) => {
         const service = await MainService.start(createServiceContext(communicator, p, log));
         return { proxy: service.proxyString, stop: () => service.stop() };
@@ -118,6 +122,7 @@ export async function main(argv: string[]): Promise<void> {
       if (!["add", "remove", "passwd", "import", "list"].includes(action)) {
         throw new CliError(`unknown user action "${action}" (add, remove, passwd, import, list)`, EXIT.usage);
       }
+      const { user } = await import("./commands/user.js");
       process.exitCode = await user(action as UserAction, name, { data: dataOf(o), passwordStdin: o.passwordStdin });
     });
 
@@ -127,7 +132,7 @@ export async function main(argv: string[]): Promise<void> {
     description: string,
     adapter: string,
     port: number,
-    start: typeof startCatalogComponent,
+    load: () => Promise<StartComponent>,
     extra?: (cmd: Command) => Command,
   ) => {
     let cmd = program.command(name).description(description).option("--data <dir>", "data folder");
@@ -137,14 +142,37 @@ export async function main(argv: string[]): Promise<void> {
       if (!p.getProperty(`${adapter}.Endpoints`)) p.setProperty(`${adapter}.Endpoints`, `tcp -h 127.0.0.1 -p ${port}`);
       if (!p.getProperty(PROP.data)) p.setProperty(PROP.data, dataOf(o));
       if (o.media && !p.getProperty(PROP.mediaDir)) p.setProperty(PROP.mediaDir, o.media);
+      const start = await load();
       await runService(name, p, (communicator, log) => start(communicator, p, log));
     });
   };
-  serviceCommand("auth", "run an Authenticator in the foreground", "AuthenticatorAdapter", DEFAULT_PORTS.authenticator, startAuthenticatorComponent);
-  serviceCommand("catalog", "run a MediaCatalog in the foreground", "CatalogAdapter", DEFAULT_PORTS.catalog, startCatalogComponent);
-  serviceCommand("streaming", "run a StreamProvider in the foreground", "StreamingAdapter", DEFAULT_PORTS.streaming, startStreamingComponent, (c) =>
-    c.option("--media <dir>", "media folder to serve"),
+  serviceCommand("auth", "run an Authenticator in the foreground", "AuthenticatorAdapter", DEFAULT_PORTS.authenticator, async () =>
+    (await import("../services/authenticator/component.js")).startAuthenticatorComponent,
   );
+  serviceCommand("catalog", "run a MediaCatalog in the foreground", "CatalogAdapter", DEFAULT_PORTS.catalog, async () =>
+    (await import("../services/catalog/component.js")).startCatalogComponent,
+  );
+  serviceCommand(
+    "streaming",
+    "run a StreamProvider in the foreground",
+    "StreamingAdapter",
+    DEFAULT_PORTS.streaming,
+    async () => (await import("../services/streaming/component.js")).startStreamingComponent,
+    (c) => c.option("--media <dir>", "media folder to serve"),
+  );
+
+  // The client parses its own arguments: a command word is never a proxy (spec §8).
+  program
+    .command("client")
+    .description("the IceFlix client: interactive, or one command (iceflix client --help)")
+    .argument("[args...]")
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .helpOption(false)
+    .action(async (args: string[]) => {
+      const { runClient } = await import("../client/index.js");
+      process.exitCode = await runClient(args, split.properties);
+    });
 
   try {
     await program.parseAsync(split.rest, { from: "user" });
