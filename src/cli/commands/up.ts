@@ -40,7 +40,8 @@ export async function up(options: UpOptions): Promise<number> {
   if (running) throw new CliError(`IceFlix is already running on ${paths.root} (pid ${running})`, EXIT.alreadyRunning);
   if (options.detach) return upDetached(options, paths);
 
-  const log = createLogger("up");
+  // The console shows progress lines; only warnings and errors are logged there (components log to <data>/logs).
+  const log = createLogger("up", process.env.ICEFLIX_LOG_LEVEL ?? "warn");
   writeFileSync(paths.upPid, `${process.pid}\n`);
   const supervisor = new Supervisor(paths, log);
   const stop = async (signal: string) => {
