@@ -18,11 +18,24 @@ export interface RegisteredInstance<P> {
   readonly healthy: boolean;
 }
 
+/**
+ * Added to the announce period for a registry's warm-up: the announcement, and what it sets
+ * off (a catalog's reannounceMedia and the newMedia that follow), take a moment to arrive.
+ */
+export const WARM_UP_MARGIN_MS = 1000;
+
 export interface ServiceRegistryOptions {
   /** Bound of each liveness ping. */
   pingTimeoutMs: number;
   /** Silence after which sweep() pings an instance. */
   silentAfterMs: number;
+  /**
+   * Warm-up: for this long after the registry is created its instances are still being learned
+   * (each announces once per period), so pick() with no live instance waits for one to be
+   * announced instead of answering "none" at once; a just-started service must not refuse calls
+   * (TemporaryUnavailable, Unauthorized) that it can serve a moment later. Default 0: no wait.
+   */
+  warmUpMs?: number;
   log: Logger;
 }
 
@@ -35,12 +48,20 @@ export class ServiceRegistry<P extends Ice.ObjectPrx> extends EventEmitter<Regis
   readonly kind: string;
   readonly #instances = new Map<string, { id: string; proxy: P; lastSeen: number; healthy: boolean }>();
   readonly #options: ServiceRegistryOptions;
+  readonly #warmUntil: number;
   #cursor = 0;
 
   constructor(kind: string, options: ServiceRegistryOptions) {
     super();
     this.kind = kind;
     this.#options = options;
+    this.#warmUntil = Date.now() + (options.warmUpMs ?? 0);
+    this.setMaxListeners(0); // every pick waiting out the warm-up listens for "added"
+  }
+
+  /** When the warm-up ends (ms since the epoch). */
+  get warmUntil(): number {
+    return this.#warmUntil;
   }
 
   /** Records an announcement; returns true when the id was not known. */
@@ -91,9 +112,32 @@ export class ServiceRegistry<P extends Ice.ObjectPrx> extends EventEmitter<Regis
 
   /**
    * The next live instance, round-robin. Every candidate is tried (pinged) before giving up;
-   * dead ones are removed. Resolves undefined when none is alive.
+   * dead ones are removed. Resolves undefined when none is alive (during the warm-up, only once
+   * it has ended with none announced).
    */
   async pick(): Promise<P | undefined> {
+    for (;;) {
+      const found = await this.#pickOnce();
+      const remaining = this.#warmUntil - Date.now();
+      if (found || remaining <= 0) return found;
+      await this.#nextAnnounced(remaining);
+    }
+  }
+
+  /** Resolves when an instance is added, or after timeoutMs. */
+  #nextAnnounced(timeoutMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.off("added", done);
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      this.once("added", done);
+    });
+  }
+
+  async #pickOnce(): Promise<P | undefined> {
     const candidates = [...this.#instances.values()];
     if (candidates.length === 0) return undefined;
     const start = this.#cursor++ % candidates.length;

@@ -119,6 +119,24 @@ describe("MediaCatalogI.getTile", () => {
     await rejectsWith(servant.getTile(mid(1), current), IceFlix.TemporaryUnavailable);
   });
 
+  it("during the warm-up, a known title with no provider yet waits for one instead of TemporaryUnavailable", async () => {
+    const { db, providers, availability } = setup();
+    const authenticators = new ServiceRegistry<IceFlix.AuthenticatorPrx>("authenticator", { pingTimeoutMs: 100, silentAfterMs: 30_000, log });
+    authenticators.announce("a1", fakeAuthenticator());
+    const warm = new MediaCatalogI({ db, availability, providers, tokens: new TokenValidator(authenticators), pingTimeoutMs: 100, warmUntil: Date.now() + 5000 });
+    setTimeout(() => {
+      providers.announce("p1", fakeProvider("P1"));
+      availability.add(mid(1), "p1");
+    }, 100);
+    const media = await warm.getTile(mid(1), current);
+    assert.equal((media.provider as unknown as { name: string }).name, "P1");
+    const cold = new MediaCatalogI({ db, availability, providers, tokens: new TokenValidator(authenticators), pingTimeoutMs: 100, warmUntil: Date.now() + 200 });
+    providers.remove("p1");
+    const t0 = Date.now();
+    await rejectsWith(cold.getTile(mid(1), current), IceFlix.TemporaryUnavailable);
+    assert.ok(Date.now() - t0 >= 150, "refused only at the end of the warm-up");
+  });
+
   it("refuses ids longer than any real one with InvalidArgument (never echoed back)", async () => {
     const { servant } = setup();
     await rejectsWith(servant.getTile("f".repeat(5000), current), IceFlixExt.InvalidArgument);

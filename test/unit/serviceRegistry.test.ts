@@ -81,3 +81,25 @@ describe("ServiceRegistry", () => {
     assert.equal(quietAlive.pings, 1);
   });
 });
+
+describe("ServiceRegistry warm-up", () => {
+  it("pick() on an empty registry waits, during the warm-up, for the first instance announced", async () => {
+    const r = new ServiceRegistry<Ice.ObjectPrx>("auth", { ...options, warmUpMs: 5000 });
+    const s = { alive: true, pings: 0 };
+    const t0 = Date.now();
+    setTimeout(() => r.announce("a", fakeProxy("A", s)), 100);
+    assert.equal(String(await r.pick()), "A");
+    assert.ok(Date.now() - t0 < 2000, "it returned when the instance was announced, not at the end of the warm-up");
+  });
+
+  it("pick() resolves undefined once the warm-up ends with no live instance", async () => {
+    const r = new ServiceRegistry<Ice.ObjectPrx>("auth", { ...options, warmUpMs: 300 });
+    r.announce("dead", fakeProxy("D", { alive: false, pings: 0 }));
+    const t0 = Date.now();
+    assert.equal(await r.pick(), undefined);
+    assert.ok(Date.now() - t0 >= 250, "waited for the warm-up");
+    const after = Date.now();
+    assert.equal(await r.pick(), undefined);
+    assert.ok(Date.now() - after < 100, "after the warm-up, no wait");
+  });
+});

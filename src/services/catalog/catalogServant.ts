@@ -17,6 +17,11 @@ export interface MediaCatalogDeps {
   tokens: TokenValidator;
   /** Bound of the liveness ping of a provider before it is handed out. */
   pingTimeoutMs: number;
+  /**
+   * Until then (ms since the epoch) the catalog is still learning the providers and their media:
+   * getTile of a known title with no live provider waits for one instead of TemporaryUnavailable.
+   */
+  warmUntil?: number;
 }
 
 export class MediaCatalogI extends IceFlix.MediaCatalog {
@@ -28,7 +33,12 @@ export class MediaCatalogI extends IceFlix.MediaCatalog {
     checkMediaIdArgument(id);
     const title = this.deps.db.get(id);
     if (!title) throw new IceFlix.WrongMediaId(id);
-    const provider = await this.#liveProvider(id);
+    let provider = await this.#liveProvider(id);
+    const warmUpLeft = (this.deps.warmUntil ?? 0) - Date.now();
+    if (!provider && warmUpLeft > 0) {
+      await this.deps.availability.whenAdded(id, warmUpLeft);
+      provider = await this.#liveProvider(id);
+    }
     if (!provider) throw new IceFlix.TemporaryUnavailable();
     return new IceFlix.Media(id, provider, new IceFlix.MediaInfo(title.name, [...title.tags]));
   }

@@ -14,7 +14,7 @@ import { intProperty, PROP } from "../../runtime/config.js";
 import { proxyText } from "../../runtime/iceValues.js";
 import type { ServiceContext } from "../../runtime/serviceContext.js";
 import { ServiceAvailabilityI } from "../../runtime/serviceAvailability.js";
-import { ServiceRegistry, type RegisteredInstance } from "../../runtime/serviceRegistry.js";
+import { ServiceRegistry, WARM_UP_MARGIN_MS, type RegisteredInstance } from "../../runtime/serviceRegistry.js";
 import { TokenValidator } from "../../runtime/tokenValidator.js";
 import type { Subscription } from "../../runtime/topics.js";
 import { CATALOG_DB_FILE, CatalogDb } from "./catalogDb.js";
@@ -61,6 +61,8 @@ export class CatalogService {
     const registryOptions = {
       pingTimeoutMs: ctx.settings.callTimeoutMs,
       silentAfterMs: 3 * ctx.settings.announcePeriodMs,
+      // Every live instance announces within one period of our subscribing (spec §2).
+      warmUpMs: ctx.settings.announcePeriodMs + WARM_UP_MARGIN_MS,
       log: ctx.log,
     };
     this.authenticators = new ServiceRegistry("authenticator", registryOptions);
@@ -92,6 +94,7 @@ export class CatalogService {
       providers: this.providers,
       tokens: new TokenValidator(this.authenticators),
       pingTimeoutMs: ctx.settings.callTimeoutMs,
+      warmUntil: this.providers.warmUntil,
     });
     this.#proxy = IceFlix.MediaCatalogPrx.uncheckedCast(this.#server.add(servant, CATALOG_IDENTITY));
 

@@ -7,10 +7,29 @@ export class MediaAvailability {
   readonly #providersOf = new Map<string, Set<string>>();
   readonly #mediaOf = new Map<string, Set<string>>();
   readonly #cursor = new Map<string, number>();
+  readonly #waiters = new Map<string, Set<() => void>>();
 
   add(mediaId: string, providerId: string): void {
     addTo(this.#providersOf, mediaId, providerId);
     addTo(this.#mediaOf, providerId, mediaId);
+    const waiters = this.#waiters.get(mediaId);
+    this.#waiters.delete(mediaId);
+    for (const w of waiters ?? []) w();
+  }
+
+  /** Resolves when a provider of the media is added, or after timeoutMs. */
+  whenAdded(mediaId: string, timeoutMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        const set = this.#waiters.get(mediaId);
+        set?.delete(done);
+        if (set?.size === 0) this.#waiters.delete(mediaId);
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      addTo(this.#waiters, mediaId, done);
+    });
   }
 
   /** Forgets a provider; its media stay known (and searchable) but may become unavailable. */
@@ -42,7 +61,7 @@ export class MediaAvailability {
   }
 }
 
-function addTo(map: Map<string, Set<string>>, key: string, value: string): void {
+function addTo<V>(map: Map<string, Set<V>>, key: string, value: V): void {
   const set = map.get(key);
   if (set) set.add(value);
   else map.set(key, new Set([value]));

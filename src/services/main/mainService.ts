@@ -6,7 +6,7 @@
 import { randomUUID } from "node:crypto";
 import { IceFlix, IceStorm } from "../../slice/index.js";
 import { ServerAdapter } from "../../ice-server/index.js";
-import { ServiceRegistry } from "../../runtime/serviceRegistry.js";
+import { ServiceRegistry, WARM_UP_MARGIN_MS } from "../../runtime/serviceRegistry.js";
 import { ServiceAvailabilityI } from "../../runtime/serviceAvailability.js";
 import { TOPIC_SERVICE_AVAILABILITY } from "../../runtime/announcer.js";
 import type { ServiceContext } from "../../runtime/serviceContext.js";
@@ -32,6 +32,8 @@ export class MainService {
     const registryOptions = {
       pingTimeoutMs: ctx.settings.callTimeoutMs,
       silentAfterMs: 3 * ctx.settings.announcePeriodMs,
+      // Every live instance announces within one period of our subscribing (spec §2).
+      warmUpMs: ctx.settings.announcePeriodMs + WARM_UP_MARGIN_MS,
       log: ctx.log,
     };
     this.authenticators = new ServiceRegistry("authenticator", registryOptions);

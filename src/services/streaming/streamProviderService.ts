@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { IceFlix } from "../../slice/index.js";
 import { ServerAdapter } from "../../ice-server/index.js";
 import { Announcer, TOPIC_SERVICE_AVAILABILITY } from "../../runtime/announcer.js";
-import { ServiceRegistry } from "../../runtime/serviceRegistry.js";
+import { ServiceRegistry, WARM_UP_MARGIN_MS } from "../../runtime/serviceRegistry.js";
 import { ServiceAvailabilityI } from "../../runtime/serviceAvailability.js";
 import { TOPIC_AUTHENTICATION_STATUS, TokenValidator } from "../../runtime/tokenValidator.js";
 import { proxyText } from "../../runtime/iceValues.js";
@@ -53,6 +53,8 @@ export class StreamProviderService {
     const registryOptions = {
       pingTimeoutMs: ctx.settings.callTimeoutMs,
       silentAfterMs: 3 * ctx.settings.announcePeriodMs,
+      // Every live instance announces within one period of our subscribing (spec §2).
+      warmUpMs: ctx.settings.announcePeriodMs + WARM_UP_MARGIN_MS,
       log: ctx.log,
     };
     this.authenticators = new ServiceRegistry("authenticator", registryOptions);
