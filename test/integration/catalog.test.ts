@@ -15,6 +15,7 @@ import { Ice, IceFlix } from "../../src/slice/index.js";
 import { startTestBroker, type TestBroker } from "../helpers/broker.js";
 import { startIceflix, type ReadyProcess } from "../helpers/processes.js";
 import { runPython, startPython } from "../helpers/python.js";
+import { waitFor as pollUntil } from "../helpers/waitFor.js";
 
 const PERIOD_S = 1;
 const M1 = "a1".repeat(32);
@@ -136,23 +137,9 @@ function catalogPrx(proxy: string): IceFlix.MediaCatalogPrx {
   return IceFlix.MediaCatalogPrx.uncheckedCast(communicator.stringToProxy(proxy)).ice_invocationTimeout(5000);
 }
 
-/** Polls `probe` every 100 ms until `done` holds; fails after timeoutMs showing the last value. */
-async function waitFor<T>(what: string, probe: () => Promise<T>, done: (v: T) => boolean, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: T | undefined;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      last = await probe();
-      if (done(last)) return last;
-    } catch (e) {
-      lastError = e;
-    }
-    if (Date.now() > deadline) {
-      assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}; last: ${JSON.stringify(last)} ${lastError ? String(lastError) : ""}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
+/** The shared bounded poll, with this file's longer default (catalog start-up relearns media). */
+function waitFor<T>(what: string, probe: () => Promise<T>, done: (v: T) => boolean, timeoutMs = 15_000): Promise<T> {
+  return pollUntil(what, probe, done, timeoutMs);
 }
 
 /** Resolves with getTile's provider identity once the media is available. */

@@ -14,6 +14,7 @@ import { Ice, IceFlixExt } from "../../src/slice/index.js";
 import { freeBasePort, startTestBroker, type TestBroker } from "../helpers/broker.js";
 import { startIceflix, type ReadyProcess } from "../helpers/processes.js";
 import { runPython, startPython } from "../helpers/python.js";
+import { waitFor } from "../helpers/waitFor.js";
 
 /** Main's announce period in these tests: sweeps every 1 s, "silent" after 3 s. */
 const PERIOD_S = 1;
@@ -116,25 +117,6 @@ async function instances(main: string): Promise<Instance[]> {
     lastSeen: i.lastSeen.toNumber(),
     healthy: i.healthy,
   }));
-}
-
-/** Polls `probe` every 100 ms until `ok` holds; fails after timeoutMs showing the last value. */
-async function waitFor<T>(what: string, probe: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: T | undefined;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      last = await probe();
-      if (ok(last)) return last;
-    } catch (e) {
-      lastError = e;
-    }
-    if (Date.now() > deadline) {
-      assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}; last: ${JSON.stringify(last)} ${lastError ? String(lastError) : ""}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 const ids = (list: Instance[], kind: string) => list.filter((i) => i.kind === kind).map((i) => i.id).sort();
