@@ -72,6 +72,7 @@ export class MediaLibrary extends EventEmitter<MediaLibraryEvents> {
   #again = false;
   #started = false;
   #scannedOnce = false;
+  #firstScan: Promise<void> | undefined;
   #stopped = false;
   readonly #abort = new AbortController();
 
@@ -102,7 +103,19 @@ export class MediaLibrary extends EventEmitter<MediaLibraryEvents> {
       this.#rescanTimer = setTimeout(periodic, this.#options.rescanMs).unref();
     };
     this.#rescanTimer = setTimeout(periodic, this.#options.rescanMs).unref();
-    return this.rescan();
+    this.#firstScan = this.rescan();
+    return this.#firstScan;
+  }
+
+  /**
+   * Resolves when the first scan is done, or after timeoutMs: a just-started provider asked for a
+   * file it is still loading waits a moment instead of answering "unknown".
+   */
+  async whenFirstScanned(timeoutMs: number): Promise<void> {
+    if (!this.#firstScan) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.#firstScan, new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)))]);
+    clearTimeout(timer);
   }
 
   /** Scans now (or once more after the scan in progress); resolves when done. Never rejects. */

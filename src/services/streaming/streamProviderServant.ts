@@ -15,6 +15,9 @@ export interface StreamProviderState {
   controllers: StreamControllers;
 }
 
+/** How long getStream waits for the first folder scan before calling an id unknown. */
+const FIRST_SCAN_WAIT_MS = 3000;
+
 export class StreamProviderI extends IceFlix.StreamProvider {
   constructor(private readonly state: StreamProviderState) {
     super();
@@ -23,7 +26,12 @@ export class StreamProviderI extends IceFlix.StreamProvider {
   /** Unauthorized (bad token) before WrongMediaId (unknown id) before Busy (at the limit). */
   async getStream(id: string, authentication: string, _current: Ice.Current): Promise<IceFlix.StreamControllerPrx> {
     const owner = await this.state.auth.authorize(authentication);
-    const media = this.state.library.get(id);
+    let media = this.state.library.get(id);
+    if (!media) {
+      // Right after a (re)start the library may still be loading: a bounded wait, not a wrong "unknown".
+      await this.state.library.whenFirstScanned(FIRST_SCAN_WAIT_MS);
+      media = this.state.library.get(id);
+    }
     if (!media) throw new IceFlix.WrongMediaId(id.length > MAX_ECHOED_ID ? id.slice(0, MAX_ECHOED_ID) : id);
     return this.state.controllers.create(media, owner);
   }
