@@ -47,9 +47,26 @@ export function describeError(e: unknown): string {
   if (e instanceof Ice.CommunicatorDestroyedException) return "the client is shutting down";
   if (e instanceof Ice.DNSException) return `cannot resolve host ${e.host}`;
   if (e instanceof Ice.ProxyParseException || e instanceof Ice.EndpointParseException) return `not a valid proxy (${e.str})`;
-  if (e instanceof Ice.UnknownUserException) return `the service refused the request (${e.unknown})`;
+  if (e instanceof Ice.UnknownUserException) return describeExtensionException(e.unknown);
   if (e instanceof Ice.SocketException) return "network error";
   if (e instanceof Ice.Exception) return e.ice_id().replace(/^::(Ice::)?/, "");
   if (e instanceof Error) return e.message;
   return String(e);
+}
+
+/**
+ * Extension exceptions (spec §9) raised by operations of the original contract reach Ice 3.7
+ * callers as UnknownUserException carrying only the type id, so their reason is lost on the way.
+ */
+function describeExtensionException(typeId: string): string {
+  switch (typeId) {
+    case "::IceFlixExt::Busy":
+      return "busy: the service is overloaded; try again shortly";
+    case "::IceFlixExt::InvalidArgument":
+      return "refused: an argument is invalid (too long, empty or malformed)";
+    case "::IceFlixExt::InternalError":
+      return "the service failed (its log has the details)";
+    default:
+      return `the service refused the request (${typeId})`;
+  }
 }

@@ -137,6 +137,10 @@ describe("status text and error messages", () => {
     assert.equal(describeError(new Ice.ConnectionRefusedException()), "connection refused");
     assert.equal(describeError(new Ice.InvocationTimeoutException()), "no answer in time");
     assert.equal(describeError(new Ice.ObjectNotExistException()), "the object no longer exists");
+    // Extension exceptions of original operations arrive with their type id only.
+    assert.match(describeError(new Ice.UnknownUserException("::IceFlixExt::Busy")), /^busy: .*try again/);
+    assert.match(describeError(new Ice.UnknownUserException("::IceFlixExt::InvalidArgument")), /^refused: /);
+    assert.equal(describeError(new Ice.UnknownUserException("::Other::Thing")), "the service refused the request (::Other::Thing)");
     assert.equal(describeError(new Error("plain")), "plain");
     assert.equal(describeError("text"), "text");
     for (const e of [new Ice.ConnectionLostException(), new Ice.MemoryLimitException(), new Ice.UnknownUserException("::X::Y")]) {

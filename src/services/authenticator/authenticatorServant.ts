@@ -1,6 +1,7 @@
 /** AuthenticatorI: logins and token checks, translated into the AuthenticatorService. */
-import { Ice, IceFlix } from "../../slice/index.js";
+import { Ice, IceFlix, IceFlixExt } from "../../slice/index.js";
 import type { AuthenticatorService } from "./authenticatorService.js";
+import { KdfBusyError } from "./kdfLimiter.js";
 
 export class AuthenticatorI extends IceFlix.Authenticator {
   constructor(private readonly service: AuthenticatorService) {
@@ -8,7 +9,14 @@ export class AuthenticatorI extends IceFlix.Authenticator {
   }
 
   async refreshAuthorization(user: string, passwordHash: string, _current: Ice.Current): Promise<string> {
-    const token = await this.service.login(user, passwordHash);
+    let token: string | undefined;
+    try {
+      token = await this.service.login(user, passwordHash);
+    } catch (e) {
+      // A login flood: refused at once rather than left to time out (spec §9 Busy).
+      if (e instanceof KdfBusyError) throw new IceFlixExt.Busy(e.message);
+      throw e;
+    }
     if (token === undefined) throw new IceFlix.Unauthorized();
     return token;
   }

@@ -15,7 +15,8 @@ import { proxyText } from "../../runtime/iceValues.js";
 import { TOPIC_AUTHENTICATION_STATUS } from "../../runtime/tokenValidator.js";
 import { AuthenticatorI, TokenRevocationI } from "./authenticatorServant.js";
 import { IssuedTokens } from "./issuedTokens.js";
-import { normalizePasswordHash } from "./passwordKdf.js";
+import { KdfBusyError } from "./kdfLimiter.js";
+import { kdfLimiter, normalizePasswordHash } from "./passwordKdf.js";
 import { MAX_TOKEN_BYTES, TokenCodec } from "./tokens.js";
 import { isValidUserName, UserStore } from "./userStore.js";
 
@@ -82,7 +83,13 @@ export class AuthenticatorService {
   async login(user: string, passwordHash: string): Promise<string | undefined> {
     const hash = normalizePasswordHash(passwordHash);
     if (!isValidUserName(user) || !hash) return undefined;
-    const result = await this.#users.login(user, hash);
+    let result: Awaited<ReturnType<UserStore["login"]>>;
+    try {
+      result = await this.#users.login(user, hash);
+    } catch (e) {
+      if (e instanceof KdfBusyError) this.#warnBusy();
+      throw e;
+    }
     if (!result.ok) {
       this.#ctx.log.info({ user, reason: result.reason }, "login refused");
       return undefined;
@@ -90,6 +97,16 @@ export class AuthenticatorService {
     const { token, claims } = this.#codec.issue(user, this.#lifetimeMs);
     this.#tokens.remember(token, claims);
     return token;
+  }
+
+  #lastBusyWarning = 0;
+
+  /** One warning per 10 s while logins are refused for lack of KDF capacity (a flood, or too few cores). */
+  #warnBusy(): void {
+    const now = Date.now();
+    if (now - this.#lastBusyWarning < 10_000) return;
+    this.#lastBusyWarning = now;
+    this.#ctx.log.warn({ refused: kdfLimiter.refused, waiting: kdfLimiter.queued }, "logins refused: password KDF saturated");
   }
 
   /** Valid iff the MAC checks, not expired, not revoked, issued after the user's last change. */

@@ -4,6 +4,7 @@
  * existing users.
  */
 import { randomBytes, scrypt, timingSafeEqual } from "node:crypto";
+import { KdfLimiter } from "./kdfLimiter.js";
 
 export interface KdfParams {
   N: number;
@@ -25,11 +26,18 @@ export function decodeParams(text: string): KdfParams {
   return { N: Number(m[1]), r: Number(m[2]), p: Number(m[3]), keyLength: Number(m[4]) };
 }
 
+/** Process-wide, like the thread pool it protects: every derivation of this process goes through it. */
+export const kdfLimiter = new KdfLimiter();
+
+/** One derivation, queued behind the limiter (KdfBusyError when it is saturated). */
 export function deriveCredential(passwordHash: string, salt: Buffer, params: KdfParams): Promise<Buffer> {
-  return new Promise((resolve, reject) =>
-    scrypt(passwordHash, salt, params.keyLength, { N: params.N, r: params.r, p: params.p, maxmem: 64 * 1024 * 1024 }, (err, key) =>
-      err ? reject(err) : resolve(key),
-    ),
+  return kdfLimiter.run(
+    () =>
+      new Promise<Buffer>((resolve, reject) =>
+        scrypt(passwordHash, salt, params.keyLength, { N: params.N, r: params.r, p: params.p, maxmem: 64 * 1024 * 1024 }, (err, key) =>
+          err ? reject(err) : resolve(key),
+        ),
+      ),
   );
 }
 
