@@ -4,14 +4,11 @@
  * removed or given a new password (seen by polling the DB's data_version, so `iceflix user …`
  * takes effect without a restart).
  */
-import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import { IceFlix } from "../../slice/index.js";
-import { ServerAdapter } from "../../ice-server/index.js";
-import { Announcer } from "../../runtime/announcer.js";
+import { ServiceLifecycle, startOrStop } from "../../runtime/lifecycle.js";
 import type { ServiceContext } from "../../runtime/serviceContext.js";
-import type { Subscription, TopicPublisher } from "../../runtime/topics.js";
-import { proxyText } from "../../runtime/iceValues.js";
+import type { TopicPublisher } from "../../runtime/topics.js";
 import { TOPIC_AUTHENTICATION_STATUS } from "../../runtime/tokenValidator.js";
 import { AuthenticatorI, TokenRevocationI } from "./authenticatorServant.js";
 import { IssuedTokens } from "./issuedTokens.js";
@@ -24,59 +21,39 @@ export const AUTHENTICATOR_ADAPTER = "AuthenticatorAdapter";
 /** How often expiry and users-DB changes are checked: revocations go out within this of the event. */
 const CHECK_INTERVAL_MS = 250;
 
-export class AuthenticatorService {
-  readonly id = randomUUID();
+export class AuthenticatorService extends ServiceLifecycle<IceFlix.AuthenticatorPrx> {
   readonly #ctx: ServiceContext;
   readonly #users: UserStore;
   readonly #codec: TokenCodec;
   readonly #tokens = new IssuedTokens();
   readonly #lifetimeMs: number;
-  #server: ServerAdapter | undefined;
-  #proxy: IceFlix.AuthenticatorPrx | undefined;
-  #announcer: Announcer | undefined;
-  #subscription: Subscription | undefined;
   #revocations: TopicPublisher<IceFlix.TokenRevocationPrx>;
-  #timer: NodeJS.Timeout | undefined;
   #dataVersion = -1;
-  #stopped: Promise<void> | undefined;
 
   private constructor(ctx: ServiceContext) {
+    super(ctx, "Authenticator");
     this.#ctx = ctx;
-    this.#users = new UserStore(join(ctx.settings.dataDir, "users.db"));
+    this.#users = new UserStore(join(ctx.settings.dataDir, "users.db"), { log: ctx.log });
     this.#codec = new TokenCodec(ctx.secret);
     this.#lifetimeMs = ctx.settings.tokenLifetimeSeconds * 1000;
     this.#revocations = ctx.topics.publisher(TOPIC_AUTHENTICATION_STATUS, (p) => IceFlix.TokenRevocationPrx.uncheckedCast(p));
   }
 
-  static async start(ctx: ServiceContext): Promise<AuthenticatorService> {
-    const service = new AuthenticatorService(ctx);
-    try {
-      await service.#start();
-    } catch (e) {
-      await service.stop();
-      throw e;
-    }
-    return service;
+  static start(ctx: ServiceContext): Promise<AuthenticatorService> {
+    return startOrStop(new AuthenticatorService(ctx), (service) => service.#start());
   }
 
+  /** Stop order is the reverse: announcer, checks, subscription, adapter, users DB. */
   async #start(): Promise<void> {
-    const { communicator, topics, log } = this.#ctx;
-    this.#server = await ServerAdapter.create(communicator, AUTHENTICATOR_ADAPTER);
-    this.#proxy = IceFlix.AuthenticatorPrx.uncheckedCast(this.#server.add(new AuthenticatorI(this), "Authenticator"));
-    const revocationListener = this.#server.addWithUUID(new TokenRevocationI(this));
-    this.#subscription = (await topics.subscribe(TOPIC_AUTHENTICATION_STATUS, revocationListener)).keepAlive(
-      this.#ctx.settings.announcePeriodMs,
-    );
+    this.onStop(() => this.#users.close());
+    const server = await this.createAdapter(AUTHENTICATOR_ADAPTER, { logConnectionEvents: false });
+    const proxy = this.serveAs(IceFlix.AuthenticatorPrx.uncheckedCast(server.add(new AuthenticatorI(this), "Authenticator")));
+    await this.subscribe(TOPIC_AUTHENTICATION_STATUS, server.addWithUUID(new TokenRevocationI(this)));
     this.#dataVersion = this.#users.dataVersion();
-    this.#timer = setInterval(() => this.#check(), CHECK_INTERVAL_MS);
-    this.#announcer = new Announcer(this.#ctx, "authenticator", this.id, this.#proxy);
-    await this.#announcer.start();
-    log.info({ id: this.id, proxy: this.proxyString, users: this.#users.list().length }, "Authenticator ready");
-  }
-
-  get proxyString(): string {
-    if (!this.#proxy) throw new Error("Authenticator is not started");
-    return proxyText(this.#ctx.communicator, this.#proxy);
+    const timer = setInterval(() => this.#check(), CHECK_INTERVAL_MS);
+    this.onStop(() => clearInterval(timer));
+    await this.announce("authenticator", proxy);
+    this.#ctx.log.info({ id: this.id, proxy: this.proxyString, users: this.#users.list().length }, "Authenticator ready");
   }
 
   /** A new token for valid credentials, else undefined (the caller raises Unauthorized). */
@@ -145,18 +122,6 @@ export class AuthenticatorService {
     this.#revocations
       .publishSigned(this.#ctx.signer, "revoke", [token], (pub, ctx) => pub.revoke(token, ctx))
       .catch((e: unknown) => this.#ctx.log.warn({ error: String(e) }, "cannot publish a revocation"));
-  }
-
-  stop(): Promise<void> {
-    this.#stopped ??= (async () => {
-      clearInterval(this.#timer);
-      this.#announcer?.stop();
-      await this.#subscription?.unsubscribe();
-      await this.#server?.destroy();
-      this.#users.close();
-      this.#ctx.log.info({ id: this.id }, "Authenticator stopped");
-    })();
-    return this.#stopped;
   }
 }
 

@@ -3,99 +3,57 @@
  * and hands out live Authenticator and MediaCatalog proxies round-robin (spec §2). Announces
  * nothing itself.
  */
-import { randomUUID } from "node:crypto";
 import { IceFlix, IceStorm } from "../../slice/index.js";
-import { ServerAdapter } from "../../ice-server/index.js";
-import { ServiceRegistry, WARM_UP_MARGIN_MS } from "../../runtime/serviceRegistry.js";
+import type { ServiceRegistry } from "../../runtime/serviceRegistry.js";
 import { ServiceAvailabilityI } from "../../runtime/serviceAvailability.js";
 import { TOPIC_SERVICE_AVAILABILITY } from "../../runtime/announcer.js";
 import type { ServiceContext } from "../../runtime/serviceContext.js";
-import type { Subscription } from "../../runtime/topics.js";
-import { proxyText } from "../../runtime/iceValues.js";
-import { PeriodicTask, sweepRegistries } from "../../runtime/periodicTask.js";
+import { ServiceLifecycle, startOrStop } from "../../runtime/lifecycle.js";
+import { sweepRegistries } from "../../runtime/periodicTask.js";
 import { MainI } from "./mainServant.js";
 
 export const MAIN_ADAPTER = "MainAdapter";
 
-export class MainService {
-  readonly id = randomUUID();
+export class MainService extends ServiceLifecycle<IceFlix.MainPrx> {
   readonly authenticators: ServiceRegistry<IceFlix.AuthenticatorPrx>;
   readonly catalogs: ServiceRegistry<IceFlix.MediaCatalogPrx>;
   readonly providers: ServiceRegistry<IceFlix.StreamProviderPrx>;
-  #server: ServerAdapter | undefined;
-  #subscription: Subscription | undefined;
-  #proxy: IceFlix.MainPrx | undefined;
-  #sweeper: PeriodicTask | undefined;
-  #stopped: Promise<void> | undefined;
 
   private constructor(private readonly ctx: ServiceContext) {
-    const registryOptions = {
-      pingTimeoutMs: ctx.settings.callTimeoutMs,
-      silentAfterMs: 3 * ctx.settings.announcePeriodMs,
-      // Every live instance announces within one period of our subscribing (spec §2).
-      warmUpMs: ctx.settings.announcePeriodMs + WARM_UP_MARGIN_MS,
-      log: ctx.log,
-    };
-    this.authenticators = new ServiceRegistry("authenticator", registryOptions);
-    this.catalogs = new ServiceRegistry("catalog", registryOptions);
-    this.providers = new ServiceRegistry("streaming", registryOptions);
+    super(ctx, "Main");
+    this.authenticators = this.registry("authenticator");
+    this.catalogs = this.registry("catalog");
+    this.providers = this.registry("streaming");
   }
 
   /** Binds MainAdapter, subscribes to ServiceAvailability; resolves when Main answers calls. */
-  static async start(ctx: ServiceContext): Promise<MainService> {
-    const service = new MainService(ctx);
-    try {
-      await service.#start();
-    } catch (e) {
-      await service.stop();
-      throw e;
-    }
-    return service;
+  static start(ctx: ServiceContext): Promise<MainService> {
+    return startOrStop(new MainService(ctx), (service) => service.#start());
   }
 
+  /** Stop order is the reverse: sweep, subscription, adapter (in-flight calls finish). */
   async #start(): Promise<void> {
     const { topics, settings, log } = this.ctx;
-    this.#server = await ServerAdapter.create(this.ctx.communicator, MAIN_ADAPTER, {
-      onEvent: (e) => log.warn({ event: e.type, remote: e.remote }, "connection event"),
-    });
+    const server = await this.createAdapter(MAIN_ADAPTER);
     const servant = new MainI({
       authenticators: this.authenticators,
       catalogs: this.catalogs,
       providers: this.providers,
       topicManager: IceStorm.TopicManagerPrx.uncheckedCast(topics.topicManager),
       tokenLifetimeSeconds: settings.tokenLifetimeSeconds,
-      self: { id: this.id, proxy: () => this.#proxy },
+      self: { id: this.id, proxy: () => this.proxy },
     });
-    this.#proxy = IceFlix.MainPrx.uncheckedCast(this.#server.add(servant, "Main"));
-    const listener = this.#server.addWithUUID(
+    this.serveAs(IceFlix.MainPrx.uncheckedCast(server.add(servant, "Main")));
+    const listener = server.addWithUUID(
       new ServiceAvailabilityI(
         { authenticator: this.authenticators, catalog: this.catalogs, streaming: this.providers },
         this.id,
         this.ctx.gate,
       ),
     );
-    this.#subscription = (await topics.subscribe(TOPIC_SERVICE_AVAILABILITY, listener)).keepAlive(settings.announcePeriodMs);
-    this.#sweeper = sweepRegistries([this.authenticators, this.catalogs, this.providers], settings.announcePeriodMs, log);
+    await this.subscribe(TOPIC_SERVICE_AVAILABILITY, listener);
+    const sweeper = sweepRegistries([this.authenticators, this.catalogs, this.providers], settings.announcePeriodMs, log);
+    this.onStop(() => sweeper.stop());
     log.info({ id: this.id, proxy: this.proxyString }, "Main ready");
-  }
-
-  get proxy(): IceFlix.MainPrx {
-    if (!this.#proxy) throw new Error("Main is not started");
-    return this.#proxy;
-  }
-
-  get proxyString(): string {
-    return proxyText(this.ctx.communicator, this.proxy);
-  }
-
-  /** Unsubscribes, closes connections (in-flight calls finish), destroys the adapter. Idempotent. */
-  stop(): Promise<void> {
-    this.#stopped ??= (async () => {
-      this.#sweeper?.stop();
-      await this.#subscription?.unsubscribe();
-      await this.#server?.destroy();
-      this.ctx.log.info({ id: this.id }, "Main stopped");
-    })();
-    return this.#stopped;
   }
 }

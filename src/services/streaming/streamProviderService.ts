@@ -6,18 +6,15 @@
  * token checks) and catalogs from ServiceAvailability. Streams (spec §6) are StreamControllers;
  * the provider subscribes once to AuthenticationStatus and hands revoked tokens to them.
  */
-import { randomUUID } from "node:crypto";
-import { PeriodicTask, sweepRegistries } from "../../runtime/periodicTask.js";
 import { join } from "node:path";
 import { IceFlix } from "../../slice/index.js";
-import { ServerAdapter } from "../../ice-server/index.js";
-import { Announcer, TOPIC_SERVICE_AVAILABILITY } from "../../runtime/announcer.js";
-import { ServiceRegistry, WARM_UP_MARGIN_MS } from "../../runtime/serviceRegistry.js";
+import { sweepRegistries } from "../../runtime/periodicTask.js";
+import { TOPIC_SERVICE_AVAILABILITY } from "../../runtime/announcer.js";
+import { ServiceLifecycle, startOrStop } from "../../runtime/lifecycle.js";
+import type { ServiceRegistry } from "../../runtime/serviceRegistry.js";
 import { ServiceAvailabilityI } from "../../runtime/serviceAvailability.js";
 import { TOPIC_AUTHENTICATION_STATUS, TokenValidator } from "../../runtime/tokenValidator.js";
-import { proxyText } from "../../runtime/iceValues.js";
 import type { ServiceContext } from "../../runtime/serviceContext.js";
-import type { Subscription } from "../../runtime/topics.js";
 import { TokenCodec } from "../authenticator/tokens.js";
 import { MediaAnnouncer } from "./mediaAnnouncer.js";
 import { MediaLibrary } from "./mediaLibrary.js";
@@ -31,34 +28,19 @@ import type { StreamingSettings } from "./streamingSettings.js";
 export const STREAMING_ADAPTER = "StreamingAdapter";
 export const HASH_CACHE_FILE = "hash-cache.json";
 
-export class StreamProviderService {
-  /** The id announced on ServiceAvailability and carried by every newMedia (fresh at each start). */
-  readonly id = randomUUID();
+export class StreamProviderService extends ServiceLifecycle<IceFlix.StreamProviderPrx> {
   readonly authenticators: ServiceRegistry<IceFlix.AuthenticatorPrx>;
   readonly catalogs: ServiceRegistry<IceFlix.MediaCatalogPrx>;
   readonly library: MediaLibrary;
   readonly announcer: MediaAnnouncer;
-  #server: ServerAdapter | undefined;
-  #controllers: StreamControllers | undefined;
-  #proxy: IceFlix.StreamProviderPrx | undefined;
-  #availability: Announcer | undefined;
-  #subscriptions: Subscription[] = [];
-  #sweeper: PeriodicTask | undefined;
-  #stopped: Promise<void> | undefined;
 
   private constructor(
     private readonly ctx: ServiceContext,
     private readonly settings: StreamingSettings,
   ) {
-    const registryOptions = {
-      pingTimeoutMs: ctx.settings.callTimeoutMs,
-      silentAfterMs: 3 * ctx.settings.announcePeriodMs,
-      // Every live instance announces within one period of our subscribing (spec §2).
-      warmUpMs: ctx.settings.announcePeriodMs + WARM_UP_MARGIN_MS,
-      log: ctx.log,
-    };
-    this.authenticators = new ServiceRegistry("authenticator", registryOptions);
-    this.catalogs = new ServiceRegistry("catalog", registryOptions);
+    super(ctx, "StreamProvider");
+    this.authenticators = this.registry("authenticator");
+    this.catalogs = this.registry("catalog");
     this.library = new MediaLibrary({
       dir: settings.mediaDir,
       cacheFile: join(ctx.settings.dataDir, HASH_CACHE_FILE),
@@ -75,26 +57,22 @@ export class StreamProviderService {
   }
 
   /** Resolves when the provider answers calls and has announced itself; media follow as they are hashed. */
-  static async start(ctx: ServiceContext, settings: StreamingSettings): Promise<StreamProviderService> {
-    const service = new StreamProviderService(ctx, settings);
-    try {
-      await service.#start();
-    } catch (e) {
-      await service.stop();
-      throw e;
-    }
-    return service;
+  static start(ctx: ServiceContext, settings: StreamingSettings): Promise<StreamProviderService> {
+    return startOrStop(new StreamProviderService(ctx, settings), (service) => service.#start());
   }
 
+  /**
+   * Stop order is the reverse: sweep, availability announcer, media scanning and announcing,
+   * subscriptions, the controllers (their streams and sync topics), the adapter (in-flight
+   * calls finish).
+   */
   async #start(): Promise<void> {
     const { ctx } = this;
     const log = ctx.log;
-    this.#server = await ServerAdapter.create(ctx.communicator, STREAMING_ADAPTER, {
-      onEvent: (e) => log.warn({ event: e.type, remote: e.remote }, "connection event"),
-    });
+    const server = await this.createAdapter(STREAMING_ADAPTER);
     const auth = new StreamAuth(new TokenValidator(this.authenticators), new TokenCodec(ctx.secret));
     const controllers = new StreamControllers(
-      this.#server,
+      server,
       {
         auth,
         topics: ctx.topics,
@@ -109,58 +87,31 @@ export class StreamProviderService {
       this.settings.maxConcurrent,
       log,
     );
-    this.#controllers = controllers;
+    this.onStop(() => controllers.destroyAll("the provider is stopping"));
     const servant = new StreamProviderI({ library: this.library, announcer: this.announcer, auth, controllers });
-    this.#proxy = IceFlix.StreamProviderPrx.uncheckedCast(this.#server.add(servant, "StreamProvider"));
+    const proxy = this.serveAs(IceFlix.StreamProviderPrx.uncheckedCast(server.add(servant, "StreamProvider")));
 
     // A catalog we did not know may have missed our announcements (e.g. it restarted).
     this.catalogs.on("added", () => this.announcer.reannounce(this.library.list()));
-    const listener = this.#server.addWithUUID(
+    const listener = server.addWithUUID(
       new ServiceAvailabilityI({ authenticator: this.authenticators, catalog: this.catalogs }, this.id, ctx.gate),
     );
-    this.#subscriptions.push((await ctx.topics.subscribe(TOPIC_SERVICE_AVAILABILITY, listener)).keepAlive(ctx.settings.announcePeriodMs));
+    await this.subscribe(TOPIC_SERVICE_AVAILABILITY, listener);
     // One subscriber for all controllers: each signed revoke passes the gate once (spec §6).
-    const revocations = this.#server.addWithUUID(new StreamRevocationsI(ctx.gate, (token) => controllers.tokenRevoked(token)));
-    this.#subscriptions.push((await ctx.topics.subscribe(TOPIC_AUTHENTICATION_STATUS, revocations)).keepAlive(ctx.settings.announcePeriodMs));
+    await this.subscribe(TOPIC_AUTHENTICATION_STATUS, server.addWithUUID(new StreamRevocationsI(ctx.gate, (token) => controllers.tokenRevoked(token))));
 
-    this.#availability = new Announcer(ctx, "streaming", this.id, this.#proxy);
-    await this.#availability.start();
+    // Registered before the availability announcer so that it stops after it.
+    this.onStop(async () => {
+      await this.library.stop();
+      await this.announcer.stop();
+    });
+    await this.announce("streaming", proxy);
 
     this.library.on("added", (file) => this.announcer.announce(file));
     void this.library.start();
     // Each period also retries announcements that failed (the broker may have been away).
-    this.#sweeper = sweepRegistries([this.authenticators, this.catalogs], this.ctx.settings.announcePeriodMs, this.ctx.log, () =>
-      this.announcer.retry(),
-    );
+    const sweeper = sweepRegistries([this.authenticators, this.catalogs], ctx.settings.announcePeriodMs, log, () => this.announcer.retry());
+    this.onStop(() => sweeper.stop());
     log.info({ id: this.id, proxy: this.proxyString, media: this.settings.mediaDir }, "StreamProvider ready");
-  }
-
-  /** Every announce period: silent instances are checked, failed announcements retried. */
-
-  get proxy(): IceFlix.StreamProviderPrx {
-    if (!this.#proxy) throw new Error("the StreamProvider is not started");
-    return this.#proxy;
-  }
-
-  get proxyString(): string {
-    return proxyText(this.ctx.communicator, this.proxy);
-  }
-
-  /**
-   * Reverse order of start: stop announcing and scanning, unsubscribe, destroy the controllers
-   * (their streams and sync topics), close connections (in-flight calls finish). Idempotent.
-   */
-  stop(): Promise<void> {
-    this.#stopped ??= (async () => {
-      this.#sweeper?.stop();
-      this.#availability?.stop();
-      await this.library.stop();
-      await this.announcer.stop();
-      await Promise.all(this.#subscriptions.map((s) => s.unsubscribe()));
-      await this.#controllers?.destroyAll("the provider is stopping");
-      await this.#server?.destroy();
-      this.ctx.log.info({ id: this.id }, "StreamProvider stopped");
-    })();
-    return this.#stopped;
   }
 }
