@@ -11,10 +11,11 @@ import { EXIT } from "./exitCodes.js";
 import { ConfigError } from "../runtime/config.js";
 import { EndpointConfigError } from "../ice-server/index.js";
 import { BrokerStartError } from "../broker/iceStormBroker.js";
+import { StorageFault } from "../runtime/storageErrors.js";
 
-/** Start-up failures the user can fix (configuration, ports, a missing broker): one line, no stack. */
+/** Start-up failures the user can fix (configuration, ports, a missing broker, a data folder that is read-only or full): one line, no stack. */
 function isExpectedStartError(e: unknown): boolean {
-  return e instanceof ConfigError || e instanceof EndpointConfigError || e instanceof BrokerStartError;
+  return e instanceof ConfigError || e instanceof EndpointConfigError || e instanceof BrokerStartError || e instanceof StorageFault;
 }
 
 export type { RunningComponent };

@@ -60,8 +60,35 @@ export class SupervisedChild {
   private constructor(options: ChildOptions) {
     this.name = options.name;
     installExitHandler();
-    const logStream = options.logFile ? createWriteStream(options.logFile, { flags: "a" }) : undefined;
-    this.#logStream = logStream;
+    // A log file on a full or read-only disk must not take this process down (an unhandled
+    // 'error'): its lines are dropped, one warning, and the file is reopened every 10 s.
+    let brokenSince = 0;
+    let warned = false;
+    const openLog = (): WriteStream | undefined => {
+      if (!options.logFile) return undefined;
+      const stream = createWriteStream(options.logFile, { flags: "a" });
+      stream.on("error", (e) => {
+        brokenSince = Date.now();
+        if (warned) return;
+        warned = true;
+        options.log.warn({ child: this.name, file: options.logFile, error: e.message }, "cannot write a child's log file; its lines are dropped until it can");
+      });
+      return stream;
+    };
+    this.#logStream = openLog();
+    const writeLog = (line: string): void => {
+      if (brokenSince && Date.now() - brokenSince >= 10_000) {
+        brokenSince = 0;
+        this.#logStream = openLog();
+      }
+      if (brokenSince || !this.#logStream) return;
+      this.#logStream.write(line + "\n", (e) => {
+        if (e || !warned) return;
+        warned = false;
+        options.log.info({ child: this.name, file: options.logFile }, "a child's log file is writable again");
+      });
+    };
+    const logStream = this.#logStream;
     this.#ownGroup = options.ownGroup ?? true;
     this.process = spawn(options.command, [...options.args], {
       cwd: options.cwd,
@@ -89,16 +116,16 @@ export class SupervisedChild {
     live.add(this);
     const out = createInterface({ input: this.process.stdout! });
     out.on("line", (line) => {
-      logStream?.write(line + "\n");
+      writeLog(line);
       options.onStdoutLine?.(line);
     });
     const err = createInterface({ input: this.process.stderr! });
     err.on("line", (line) => {
-      if (logStream) logStream.write(line + "\n");
+      if (logStream) writeLog(line);
       else options.log.debug({ child: this.name, pid: this.process.pid }, line);
       options.onStderrLine?.(line);
     });
-    void this.exited.then(() => setTimeout(() => logStream?.end(), 100).unref());
+    void this.exited.then(() => setTimeout(() => this.#logStream?.end(), 100).unref());
   }
 
   static spawn(options: ChildOptions): SupervisedChild {

@@ -4,7 +4,7 @@
  * the secret itself is never logged.
  */
 import { hkdfSync, randomBytes } from "node:crypto";
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 
 export class SecretError extends Error {
@@ -33,7 +33,8 @@ export function ensureSecret(file: string): Buffer {
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
   }
-  chmodSync(file, 0o600);
+  // Only when needed: a read-only data folder with a good secret must not fail here.
+  if ((statSync(file).mode & 0o777) !== 0o600) chmodSync(file, 0o600);
   return readSecret(file);
 }
 

@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { isValidUserName, UserStore, UserStoreError } from "../../services/authenticator/userStore.js";
 import { normalizePasswordHash } from "../../services/authenticator/passwordKdf.js";
+import { StorageFault, toStorageFault } from "../../runtime/storageErrors.js";
 import { CliError, EXIT } from "../exitCodes.js";
 import { dataPaths, ensureDataDir } from "../dataDir.js";
 import { askHidden, passwordHash, readPasswordFromStdin } from "../password.js";
@@ -14,8 +15,17 @@ export type UserAction = "add" | "remove" | "passwd" | "import" | "list";
 
 export async function user(action: UserAction, arg: string | undefined, options: { data: string; passwordStdin: boolean }): Promise<number> {
   const paths = dataPaths(options.data);
-  ensureDataDir(paths);
-  const store = new UserStore(join(paths.root, "users.db"));
+  const file = join(paths.root, "users.db");
+  let store: UserStore;
+  try {
+    ensureDataDir(paths);
+    store = new UserStore(file);
+  } catch (e) {
+    // A data folder that is read-only, full, a file, …: one line naming the condition.
+    const fault = toStorageFault(e, file, "cannot open the users DB");
+    if (fault) throw new CliError(fault.message);
+    throw e;
+  }
   try {
     switch (action) {
       case "list":
@@ -41,6 +51,7 @@ export async function user(action: UserAction, arg: string | undefined, options:
     }
   } catch (e) {
     if (e instanceof UserStoreError) throw new CliError(e.message);
+    if (e instanceof StorageFault) throw new CliError(`${e.message}; nothing was changed`);
     throw e;
   } finally {
     store.close();

@@ -10,10 +10,17 @@
  *   PRAGMA data_version (it changes when another connection commits) and, after its own
  *   commits, loads the rows with rev above the last one it saw into the index. So a replica sees
  *   another replica's edits at its next call.
+ * - Storage faults (disk full, read-only, I/O error) are thrown as StorageFault, logged once per
+ *   condition: the failed transaction is rolled back and the index, loaded only from committed
+ *   rows, is untouched; reads keep working, and the next edit after the fault is fixed commits.
+ *   With the disk full, SQLite may still commit into WAL space it already has (durably); a
+ *   checkpoint that cannot grow the DB file fails quietly and is retried by later commits.
  */
 import Database from "better-sqlite3";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
+import type { Logger } from "../../runtime/logger.js";
+import { requireWritable, StorageHealth, toStorageFault, type StorageCondition } from "../../runtime/storageErrors.js";
 import { LIMITS } from "./catalogLimits.js";
 import { foldName, TitleIndex, type TitleRecord } from "./titleIndex.js";
 
@@ -24,6 +31,8 @@ export interface CatalogDbOptions {
   maxResults: number;
   /** How long a writer waits for another replica's transaction. @default 5000 */
   busyTimeoutMs?: number;
+  /** Where a storage fault (and its end) is logged, once per condition. */
+  log?: Logger;
 }
 
 /** An edit would leave a title with more than LIMITS.tagsPerTitle tags. */
@@ -65,28 +74,46 @@ export class CatalogDb {
   #lastRev = -1;
   #dataVersion = -1;
   readonly #sql: ReturnType<typeof prepare>;
+  readonly #file: string;
+  readonly #health: StorageHealth;
 
-  private constructor(db: Database.Database, maxResults: number) {
+  private constructor(db: Database.Database, file: string, options: CatalogDbOptions) {
     this.#db = db;
-    this.#index = new TitleIndex(maxResults);
+    this.#file = file;
+    this.#index = new TitleIndex(options.maxResults);
     this.#sql = prepare(db);
+    this.#health = new StorageHealth("catalog DB", file, options.log);
   }
 
+  /**
+   * Opens (creating if needed) the DB. A folder that cannot hold it (read-only, full, not a
+   * folder, …) throws a StorageFault whose message names the file and the condition.
+   */
   static open(file: string, options: CatalogDbOptions): CatalogDb {
-    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-    const db = new Database(file);
+    let db: Database.Database | undefined;
     try {
+      mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+      requireWritable(file); // edits and newMedia need writes: no read-only start
+      db = new Database(file);
       db.pragma(`busy_timeout = ${Math.trunc(options.busyTimeoutMs ?? 5000)}`);
       db.pragma("journal_mode = WAL");
       db.pragma("synchronous = FULL");
       db.exec(SCHEMA);
-      const catalog = new CatalogDb(db, options.maxResults);
+      const catalog = new CatalogDb(db, file, options);
       catalog.#sync();
       return catalog;
     } catch (e) {
-      db.close();
-      throw e;
+      try {
+        db?.close();
+      } catch {
+        // closing a DB that failed to open: nothing more to do
+      }
+      throw toStorageFault(e, file, "cannot open the catalog DB") ?? e;
     }
+  }
+
+  get file(): string {
+    return this.#file;
   }
 
   close(): void {
@@ -170,13 +197,37 @@ export class CatalogDb {
     });
   }
 
-  /** Runs `change` in an IMMEDIATE transaction with the next rev, then refreshes the index. */
+  /**
+   * Runs `change` in an IMMEDIATE transaction with the next rev, then refreshes the index from
+   * the committed rows. A storage fault rolls the transaction back, leaves the index as it was and
+   * is thrown as a StorageFault (logged once per condition).
+   */
   #write<T>(change: (rev: number) => T): T {
-    const result = this.#db
-      .transaction(() => change((this.#sql.maxRev.get() as { rev: number }).rev + 1))
-      .immediate();
+    let result: T;
+    try {
+      result = this.#db.transaction(() => change((this.#sql.maxRev.get() as { rev: number }).rev + 1)).immediate();
+    } catch (e) {
+      const fault = toStorageFault(e, this.#file, "cannot write the catalog DB");
+      if (!fault) throw e;
+      // better-sqlite3 rolls back when it can; a failed COMMIT may leave the transaction open.
+      if (this.#db.inTransaction) {
+        try {
+          this.#db.exec("ROLLBACK");
+        } catch {
+          // SQLite already rolled it back
+        }
+      }
+      this.#health.failed(fault);
+      throw fault;
+    }
+    this.#health.succeeded();
     this.#refresh();
     return result;
+  }
+
+  /** The storage condition the last edit failed with, if it has not succeeded since. */
+  get storageFailing(): StorageCondition | undefined {
+    return this.#health.failing;
   }
 
   /** Brings the index up to date when another connection committed since the last look. */

@@ -8,6 +8,7 @@
 import { Ice, IceFlix } from "../../slice/index.js";
 import type { EventGate } from "../../runtime/eventSignature.js";
 import type { Logger } from "../../runtime/logger.js";
+import { StorageFault } from "../../runtime/storageErrors.js";
 import type { ServiceRegistry } from "../../runtime/serviceRegistry.js";
 import type { CatalogDb } from "./catalogDb.js";
 import { isMediaId, sanitizeInitialName } from "./catalogLimits.js";
@@ -114,8 +115,10 @@ export class MediaAnnouncementsI extends IceFlix.StreamAnnounces {
       const added = this.deps.db.addTitles(batch);
       if (added.length > 0) this.deps.log.info({ added: added.length }, "new titles stored");
     } catch (e) {
-      // The DB may be locked by a replica for longer than busy_timeout: try again shortly.
-      this.deps.log.error({ err: e, titles: batch.length }, "cannot store new titles; will retry");
+      // The DB may be locked by a replica for longer than busy_timeout, or the disk full or
+      // read-only (the DB logged that once): try again shortly.
+      if (e instanceof StorageFault) this.deps.log.debug({ titles: batch.length, condition: e.condition }, "cannot store new titles yet; will retry");
+      else this.deps.log.error({ err: e, titles: batch.length }, "cannot store new titles; will retry");
       for (const t of batch) if (!this.#toStore.has(t.id)) this.#toStore.set(t.id, t.name);
       if (!this.#stopped) setTimeout(() => this.#scheduleFlush(), 1000).unref();
     }

@@ -5,11 +5,17 @@
  * Several providers may share one data folder, each with its own media folder: saving re-reads
  * the file and replaces only the entries under our own folder, and writes through a temporary
  * file and rename(), so a reader never sees a half-written cache. A lost race only costs a rehash.
+ *
+ * The temporary file is fsynced before the rename (a crash or power loss leaves the old cache or
+ * the new one, never a truncated one). A data folder that is full or read-only costs only the
+ * cache: the failed write leaves the old file intact and no temporary file, one warning is logged
+ * (and one line when saving works again), and scanning, announcing and streaming go on.
  */
 import { randomBytes } from "node:crypto";
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
 import { dirname, sep } from "node:path";
 import type { Logger } from "../../runtime/logger.js";
+import { classifyStorageError } from "../../runtime/storageErrors.js";
 import type { FileVersion } from "./fileHash.js";
 
 interface CacheEntry extends FileVersion {
@@ -30,6 +36,8 @@ export class HashCache {
   readonly #log: Logger;
   #entries = new Map<string, CacheEntry>();
   #dirty = false;
+  /** The last save failed (warned once); the next one that works says so. */
+  #saveFailing = false;
 
   constructor(file: string, root: string, log: Logger) {
     this.#file = file;
@@ -72,17 +80,41 @@ export class HashCache {
     const tmp = `${this.#file}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
     try {
       mkdirSync(dirname(this.#file), { recursive: true });
-      writeFileSync(tmp, JSON.stringify({ version: 1, entries: merged } satisfies CacheFile), { mode: 0o600 });
+      writeDurably(tmp, JSON.stringify({ version: 1, entries: merged } satisfies CacheFile));
       renameSync(tmp, this.#file);
       this.#dirty = false;
+      if (this.#saveFailing) {
+        this.#saveFailing = false;
+        this.#log.info({ file: this.#file }, "hash cache saved again");
+      }
     } catch (e) {
       rmSync(tmp, { force: true });
-      this.#log.warn({ file: this.#file, error: (e as Error).message }, "cannot save the hash cache");
+      // Once per failing spell: a full or read-only data folder must not flood the log.
+      if (!this.#saveFailing) {
+        this.#saveFailing = true;
+        const condition = classifyStorageError(e);
+        this.#log.warn(
+          { file: this.#file, condition, error: (e as Error).message },
+          `cannot save the hash cache${condition ? ` (${condition})` : ""}; the old one is kept, serving goes on`,
+        );
+      }
     }
   }
 
   #owns(path: string): boolean {
     return path.startsWith(this.#root);
+  }
+}
+
+/** Writes `text` to a new file and fsyncs it (mode 0600); a partial file is the caller's to remove. */
+function writeDurably(file: string, text: string): void {
+  const fd = openSync(file, "wx", 0o600);
+  try {
+    const data = Buffer.from(text, "utf8");
+    for (let off = 0; off < data.length; ) off += writeSync(fd, data, off, data.length - off);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
   }
 }
 
