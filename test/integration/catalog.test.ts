@@ -366,7 +366,9 @@ describe("MediaCatalog with Python peers through IceStorm", () => {
     ]);
     await waitFor("the marker title", () => catalogPrx(catalog.proxy).getTilesByName("marker film", true), (ids) => ids.length === 1);
     assert.deepEqual(ok(await pyOne(catalog.proxy, { op: "getTilesByName", name: "parked", exact: false })), [], "parked, not stored");
-    const later = await startPeer("provider", ["--id", laterId, "--no-publish"]);
+    // It serves M4 (getTile asks the provider's isAvailable), publishing it only when the catalog
+    // asks (reannounceMedia), under another name: the title is named by the parked event.
+    const later = await startPeer("provider", ["--id", laterId, "--no-publish", "--media", `${M4}=Not The Parked Name`]);
     assert.equal(await waitForAvailable(catalog.proxy, M4), identityOf(later.ready.proxy));
     const t = ok<Tile>(await pyOne(catalog.proxy, { op: "getTile", id: M4 }));
     assert.equal(t.name, "Parked Film");

@@ -1,7 +1,8 @@
 /**
  * MediaCatalogI against fakes (spec §0, §2, §4, §10): getTile's errors and its round-robin over
  * live providers with a liveness ping, token checks before edits, and limits refused with
- * InvalidArgument before anything changes.
+ * InvalidArgument before anything changes; a provider's isAvailable(id) is the check before a
+ * hand-out.
  */
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -27,14 +28,30 @@ after(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-/** A provider proxy whose ice_ping fails once `alive` is false. */
-function fakeProvider(name: string, state = { alive: true }): IceFlix.StreamProviderPrx {
+interface ProviderState {
+  alive: boolean;
+  /** Media ids it no longer serves (isAvailable false). */
+  withdrawn?: Set<string>;
+  /** isAvailable answers with an error (the provider is up but failing). */
+  failing?: boolean;
+  /** isAvailable calls so far. */
+  checks?: number;
+}
+
+/** A provider proxy whose isAvailable fails once `alive` is false, and is false for withdrawn ids. */
+function fakeProvider(name: string, state: ProviderState = { alive: true }): IceFlix.StreamProviderPrx {
   const prx = {
     name,
     toString: () => `StreamProvider:tcp -h 127.0.0.1 -p ${name}`,
     ice_invocationTimeout: () => prx,
     ice_ping: async () => {
       if (!state.alive) throw new Ice.ConnectionRefusedException();
+    },
+    isAvailable: async (id: string) => {
+      state.checks = (state.checks ?? 0) + 1;
+      if (!state.alive) throw new Ice.ConnectionRefusedException();
+      if (state.failing) throw new Ice.UnknownUserException("::IceFlixExt::InternalError");
+      return !state.withdrawn?.has(id);
     },
   };
   return prx as unknown as IceFlix.StreamProviderPrx;
@@ -117,6 +134,47 @@ describe("MediaCatalogI.getTile", () => {
     assert.deepEqual(availability.providersInTurn(mid(1)), ["p2"]);
     providers.remove("p2");
     await rejectsWith(servant.getTile(mid(1), current), IceFlix.TemporaryUnavailable);
+  });
+
+  it("checks with isAvailable(id): a provider that withdrew the media is skipped and forgotten for it, not removed", async () => {
+    const { servant, providers, availability } = setup();
+    const p1: ProviderState = { alive: true, withdrawn: new Set([mid(1)]) };
+    const p2: ProviderState = { alive: true };
+    providers.announce("p1", fakeProvider("P1", p1));
+    providers.announce("p2", fakeProvider("P2", p2));
+    availability.add(mid(1), "p1");
+    availability.add(mid(1), "p2");
+    availability.add(mid(2), "p1");
+    for (let i = 0; i < 3; i++) {
+      const media = await servant.getTile(mid(1), current);
+      assert.equal((media.provider as unknown as { name: string }).name, "P2");
+    }
+    assert.equal(p1.checks, 1, "the withdrawn pair is asked about once, then forgotten");
+    assert.equal(p2.checks, 3, "one call per hand-out (isAvailable in place of ice_ping)");
+    assert.deepEqual(availability.providersInTurn(mid(1)), ["p2"]);
+    assert.deepEqual(availability.providersInTurn(mid(2)), ["p1"], "its other media stay");
+    assert.equal(providers.has("p1"), true, "a provider that answers stays registered");
+
+    // The last provider withdraws it too: a known title without a provider (spec §4).
+    p2.withdrawn = new Set([mid(1)]);
+    await rejectsWith(servant.getTile(mid(1), current), IceFlix.TemporaryUnavailable);
+    assert.deepEqual(availability.providersInTurn(mid(1)), []);
+
+    // Announced again (newMedia): handed out again.
+    p1.withdrawn!.clear();
+    availability.add(mid(1), "p1");
+    assert.equal(((await servant.getTile(mid(1), current)).provider as unknown as { name: string }).name, "P1");
+  });
+
+  it("a provider whose isAvailable answers with an error is skipped for that call only", async () => {
+    const { servant, providers, availability } = setup();
+    const p1: ProviderState = { alive: true, failing: true };
+    providers.announce("p1", fakeProvider("P1", p1));
+    availability.add(mid(1), "p1");
+    await rejectsWith(servant.getTile(mid(1), current), IceFlix.TemporaryUnavailable);
+    assert.equal(providers.has("p1"), true);
+    p1.failing = false;
+    assert.equal(((await servant.getTile(mid(1), current)).provider as unknown as { name: string }).name, "P1");
   });
 
   it("during the warm-up, a known title with no provider yet waits for one instead of TemporaryUnavailable", async () => {

@@ -1,11 +1,17 @@
 /**
  * MediaCatalogI: the MediaCatalog servant (spec §4). Searches read the index; edits check the
- * token with an Authenticator, then the limits (§10), then apply in one transaction. getTile hands
- * out a live provider of the media, round-robin, pinging it first like the registries do (§2).
+ * token with an Authenticator, then the limits (§10), then apply in one transaction; an edit the
+ * disk could not take (full, read-only, I/O error) is refused with Busy{reason} and changes nothing. getTile hands
+ * out a live provider of the media, round-robin, checked first like the registries do (§2): the
+ * check is the provider's own isAvailable(id) (one call, in place of ice_ping), so a provider
+ * that stopped serving the file (deleted from its folder: the contract has no "withdrawn" event)
+ * is not handed out for it; the pair is forgotten until the provider announces the media again.
  */
 import { Ice, IceFlix, IceFlixExt } from "../../slice/index.js";
+import type { Logger } from "../../runtime/logger.js";
 import type { ServiceRegistry } from "../../runtime/serviceRegistry.js";
 import type { TokenValidator } from "../../runtime/tokenValidator.js";
+import { busyFor, StorageFault } from "../../runtime/storageErrors.js";
 import { TagLimitError, type CatalogDb } from "./catalogDb.js";
 import { checkMediaIdArgument, checkSearchText, checkTags, checkTitleName } from "./catalogLimits.js";
 import type { MediaAvailability } from "./mediaAvailability.js";
@@ -15,13 +21,25 @@ export interface MediaCatalogDeps {
   availability: MediaAvailability;
   providers: ServiceRegistry<IceFlix.StreamProviderPrx>;
   tokens: TokenValidator;
-  /** Bound of the liveness ping of a provider before it is handed out. */
+  /** Bound of the check (isAvailable) of a provider before it is handed out. */
   pingTimeoutMs: number;
+  /** Withdrawn media are logged here (info). */
+  log?: Logger;
   /**
    * Until then (ms since the epoch) the catalog is still learning the providers and their media:
    * getTile of a known title with no live provider waits for one instead of TemporaryUnavailable.
    */
   warmUntil?: number;
+}
+
+/** Runs a DB edit; a storage fault (logged once by the DB) reaches the caller as Busy{reason}. */
+function saved<T>(edit: () => T): T {
+  try {
+    return edit();
+  } catch (e) {
+    if (e instanceof StorageFault) throw busyFor(e);
+    throw e;
+  }
 }
 
 export class MediaCatalogI extends IceFlix.MediaCatalog {
@@ -56,7 +74,7 @@ export class MediaCatalogI extends IceFlix.MediaCatalog {
     await this.deps.tokens.require(authentication);
     checkMediaIdArgument(id);
     const newName = checkTitleName(name);
-    if (!this.deps.db.rename(id, newName)) throw new IceFlix.WrongMediaId(id);
+    if (!saved(() => this.deps.db.rename(id, newName))) throw new IceFlix.WrongMediaId(id);
   }
 
   async addTags(id: string, tags: string[], authentication: string, _current: Ice.Current): Promise<void> {
@@ -65,7 +83,7 @@ export class MediaCatalogI extends IceFlix.MediaCatalog {
     const wanted = checkTags(tags);
     let known: boolean;
     try {
-      known = this.deps.db.addTags(id, wanted);
+      known = saved(() => this.deps.db.addTags(id, wanted));
     } catch (e) {
       if (e instanceof TagLimitError) throw new IceFlixExt.InvalidArgument(e.message);
       throw e;
@@ -76,10 +94,19 @@ export class MediaCatalogI extends IceFlix.MediaCatalog {
   async removeTags(id: string, tags: string[], authentication: string, _current: Ice.Current): Promise<void> {
     await this.deps.tokens.require(authentication);
     checkMediaIdArgument(id);
-    if (!this.deps.db.removeTags(id, checkTags(tags))) throw new IceFlix.WrongMediaId(id);
+    const unwanted = checkTags(tags);
+    if (!saved(() => this.deps.db.removeTags(id, unwanted))) throw new IceFlix.WrongMediaId(id);
   }
 
-  /** The next live provider of the media; a provider that does not answer leaves the registry. */
+  /**
+   * The next live provider of the media, each candidate asked isAvailable(id) (bounded by the call
+   * timeout) before it is handed out:
+   * - true: handed out;
+   * - false: it no longer serves the media; the pair is forgotten (a later newMedia brings it back)
+   *   and the next provider is tried;
+   * - no answer (Ice local exception): it leaves the registry, which tells the availability map;
+   * - an error reply (Ice unknown exception: it is up but failed): skipped for this call only.
+   */
   async #liveProvider(mediaId: string): Promise<IceFlix.StreamProviderPrx | undefined> {
     for (const providerId of this.deps.availability.providersInTurn(mediaId)) {
       const registered = this.deps.providers.get(providerId);
@@ -88,12 +115,18 @@ export class MediaCatalogI extends IceFlix.MediaCatalog {
         continue;
       }
       try {
-        await registered.proxy.ice_invocationTimeout(this.deps.pingTimeoutMs).ice_ping();
-        return registered.proxy;
+        if (await registered.proxy.ice_invocationTimeout(this.deps.pingTimeoutMs).isAvailable(mediaId)) return registered.proxy;
+        if (this.deps.availability.remove(mediaId, providerId)) {
+          this.deps.log?.info({ id: mediaId, providerId }, "media withdrawn by its provider (isAvailable false)");
+        }
       } catch (e) {
+        if (e instanceof Ice.UnknownException) {
+          this.deps.log?.warn({ id: mediaId, providerId, error: e.ice_id() }, "isAvailable failed on the provider; trying another");
+          continue;
+        }
         if (!(e instanceof Ice.LocalException)) throw e;
         // Removal tells every listener (the availability map among them) that it is gone.
-        this.deps.providers.remove(providerId, "liveness ping failed");
+        this.deps.providers.remove(providerId, "liveness check (isAvailable) failed");
       }
     }
     return undefined;

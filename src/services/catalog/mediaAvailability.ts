@@ -47,6 +47,24 @@ export class MediaAvailability {
     }
   }
 
+  /**
+   * Forgets one (media, provider) pair: the provider still runs but no longer serves that media
+   * (its file was deleted or changed; the contract has no "withdrawn" event, getTile finds out).
+   * A later newMedia of the pair adds it back. Returns whether the pair was known.
+   */
+  remove(mediaId: string, providerId: string): boolean {
+    const providers = this.#providersOf.get(mediaId);
+    if (!providers?.delete(providerId)) return false;
+    if (providers.size === 0) {
+      this.#providersOf.delete(mediaId);
+      this.#cursor.delete(mediaId);
+    }
+    const media = this.#mediaOf.get(providerId);
+    media?.delete(mediaId);
+    if (media?.size === 0) this.#mediaOf.delete(providerId);
+    return true;
+  }
+
   /** The providers of a media, rotated one step per call (round-robin over callers). */
   providersInTurn(mediaId: string): string[] {
     const providers = [...(this.#providersOf.get(mediaId) ?? [])];

@@ -11,6 +11,11 @@ export const FFPROBE = "ffprobe";
 export interface MediaProbe {
   /** ffprobe's format_name, e.g. "mov,mp4,m4a,3gp,3g2,mj2"; "" when ffprobe could not read it. */
   container: string;
+  /**
+   * Playing time in seconds: the video stream's, else the container's, when they say (a stream
+   * that ends well before it ended early).
+   */
+  durationS?: number;
   /** The first video stream, if any (cover art is not video). */
   video?: { codec: string; width?: number; height?: number };
   /** Why ffprobe could not read the file, if it could not. */
@@ -18,8 +23,8 @@ export interface MediaProbe {
 }
 
 interface FfprobeJson {
-  format?: { format_name?: string };
-  streams?: Array<{ codec_type?: string; codec_name?: string; width?: number; height?: number; disposition?: { attached_pic?: number } }>;
+  format?: { format_name?: string; duration?: string };
+  streams?: Array<{ codec_type?: string; codec_name?: string; duration?: string; width?: number; height?: number; disposition?: { attached_pic?: number } }>;
 }
 
 const PROBE_TIMEOUT_MS = 10_000;
@@ -30,7 +35,7 @@ export function probeMedia(fd: number): Promise<MediaProbe> {
   return new Promise((resolve, reject) => {
     const child = spawn(
       FFPROBE,
-      ["-v", "error", "-show_entries", "format=format_name:stream=codec_type,codec_name,width,height:stream_disposition=attached_pic", "-of", "json", SERVED_FD_PATH],
+      ["-v", "error", "-show_entries", "format=format_name,duration:stream=codec_type,codec_name,width,height,duration:stream_disposition=attached_pic", "-of", "json", SERVED_FD_PATH],
       { stdio: ["ignore", "pipe", "pipe", fd], timeout: PROBE_TIMEOUT_MS, killSignal: "SIGKILL" }, // 3: the media
     );
     let out = "";
@@ -54,10 +59,18 @@ export function probeMedia(fd: number): Promise<MediaProbe> {
 
 function fromJson(json: FfprobeJson): MediaProbe {
   const video = json.streams?.find((s) => s.codec_type === "video" && !s.disposition?.attached_pic);
+  const duration = seconds(video?.duration) ?? seconds(json.format?.duration);
   return {
     container: json.format?.format_name ?? "",
+    ...(duration !== undefined ? { durationS: duration } : {}),
     video: video ? { codec: video.codec_name ?? "unknown", width: video.width, height: video.height } : undefined,
   };
+}
+
+/** ffprobe's "12.345000" as a positive number; "N/A" and the like as undefined. */
+function seconds(text: string | undefined): number | undefined {
+  const n = Number(text);
+  return text !== undefined && Number.isFinite(n) && n > 0 ? n : undefined;
 }
 
 function lastLine(text: string): string {

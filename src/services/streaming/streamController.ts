@@ -9,12 +9,21 @@
  * - While it streams, a TokenWatch follows its token; when the token lapses (revoked, expired,
  *   or no longer valid) it publishes a signed requestAuthentication() on its sync topic and waits
  *   ReauthGraceSeconds for refreshAuthentication(valid token of the same user).
- * - It is destroyed by stop(), at the end of the media, when the pipeline dies, when the grace
- *   runs out, when the stream cannot start, and when never given getSDP for UnusedControllerSeconds:
- *   the pipeline is stopped, the servant removed (later calls: ObjectNotExistException) and the
- *   sync topic destroyed. Nothing depends on the caller's Ice connection staying open.
+ * - While it streams it keeps the checked descriptor of the file open and looks at it (fstat)
+ *   every FILE_CHECK_MS: the pipeline reads that same inode, so a file deleted or renamed away
+ *   mid-stream (the inode lives on) plays to its end, while one truncated or modified in place
+ *   (the stream would no longer be the media its id names) stops the stream. A stream that stops
+ *   for such a reason, or reaches its end well before the media's duration, is logged once as
+ *   "stream ended early" with the reason.
+ * - It is destroyed by stop(), at the end of the media, when the pipeline dies, when it ends
+ *   early, when the grace runs out, when the stream cannot start, and when never given getSDP for
+ *   UnusedControllerSeconds: the pipeline is stopped, the descriptor closed, the servant removed
+ *   (later calls, getSDP and stop() included: ObjectNotExistException; the client asks getStream
+ *   again, which answers WrongMediaId while the file is not the media any more) and the sync topic
+ *   destroyed. Nothing depends on the caller's Ice connection staying open.
  */
 import { randomUUID } from "node:crypto";
+import type { FileHandle } from "node:fs/promises";
 import { Ice, IceFlix, IceFlixExt } from "../../slice/index.js";
 import type { EventSigner } from "../../runtime/eventSignature.js";
 import type { Logger } from "../../runtime/logger.js";
@@ -46,9 +55,18 @@ export interface ControllerDeps {
   tokenCheckMs: number;
 }
 
+/** How often a streaming controller looks at its file (one fstat of an open descriptor). */
+export const FILE_CHECK_MS = 500;
+
 interface ActiveStream {
   pipeline: GstPipeline;
   sdp: string;
+  /** The checked descriptor the pipeline reads (its own copy): kept open to watch the inode. */
+  file: FileHandle;
+  /** When the pipeline reported PLAYING (ms since the epoch). */
+  playingSince: number;
+  /** The media's duration, when its container says. */
+  durationS?: number;
 }
 
 /** What the first getSDP set going: where to, and the stream once it plays. */
@@ -67,6 +85,7 @@ export class StreamControllerI extends IceFlix.StreamController {
   readonly #watch: TokenWatch;
   #unusedTimer: NodeJS.Timeout | undefined;
   #reauthTimer: NodeJS.Timeout | undefined;
+  #fileCheckTimer: NodeJS.Timeout | undefined;
   #stream: StreamRequest | undefined;
   #topicCreated: Promise<boolean> | undefined;
   /** The sync topic may exist (created, or published on): destroy it with the controller. */
@@ -158,11 +177,13 @@ export class StreamControllerI extends IceFlix.StreamController {
     this.#destroyed ??= (async () => {
       clearTimeout(this.#unusedTimer);
       clearTimeout(this.#reauthTimer);
+      clearInterval(this.#fileCheckTimer);
       this.#watch.stop();
       this.onDestroyed(this, reason);
       this.#log.info({ user: this.#owner.user, reason }, "stream controller destroyed");
       const stream = await this.#stream?.playing.catch(() => undefined);
       await stream?.pipeline.stop();
+      await stream?.file.close().catch(() => undefined);
       await this.#publishing;
       if (this.#topicCreated) await this.#topicCreated;
       if (this.#topicUsed) {
@@ -187,15 +208,57 @@ export class StreamControllerI extends IceFlix.StreamController {
         name: `gst-launch ${this.key}`,
         log: this.#log,
       });
-      void pipeline.finished.then((end) => this.#onPipelineEnd(end));
+      const stream: ActiveStream = {
+        pipeline,
+        sdp: sessionDescription({ destination: route.destination, origin: route.origin, name: this.media.id }),
+        file,
+        playingSince: Date.now(),
+        durationS: probe.durationS,
+      };
+      void pipeline.finished.then((end) => this.#onPipelineEnd(stream, end));
+      if (!this.#destroyed) this.#fileCheckTimer = setInterval(() => void this.#checkFile(stream), FILE_CHECK_MS).unref();
       this.#log.info(
-        { user: this.#owner.user, plan: plan.kind, codec: probe.video?.codec, port: route.destination.port, pid: pipeline.pid, ms: Date.now() - startedAt },
+        { user: this.#owner.user, plan: plan.kind, codec: probe.video?.codec, durationS: probe.durationS, port: route.destination.port, pid: pipeline.pid, ms: Date.now() - startedAt },
         "stream started",
       );
-      return { pipeline, sdp: sessionDescription({ destination: route.destination, origin: route.origin, name: this.media.id }) };
-    } finally {
-      await file.close(); // the pipeline holds its own copy of the descriptor
+      return stream;
+    } catch (e) {
+      await file.close();
+      throw e;
     }
+  }
+
+  /** How the file under the stream differs from the announced media, if it does (no paths: may be logged). */
+  async #fileChange(stream: ActiveStream): Promise<string | undefined> {
+    let size: number;
+    let mtimeNs: string;
+    try {
+      const st = await stream.file.stat({ bigint: true });
+      size = Number(st.size);
+      mtimeNs = st.mtimeNs.toString();
+    } catch {
+      return undefined; // closed by destroy() meanwhile
+    }
+    if (size < this.media.size) return `the media file was truncated while it was streamed (${size} of ${this.media.size} bytes left)`;
+    if (size !== this.media.size || mtimeNs !== this.media.mtimeNs) return "the media file was modified while it was streamed";
+    return undefined;
+  }
+
+  /** The periodic look at the file: a stream of a file changed in place ends now. */
+  async #checkFile(stream: ActiveStream): Promise<void> {
+    if (this.#destroyed) return;
+    const change = await this.#fileChange(stream);
+    if (change) this.#endEarly(stream, change);
+  }
+
+  /** The one log line of a stream that ended before the media did, then the controller goes. */
+  #endEarly(stream: ActiveStream, reason: string, detail: Record<string, unknown> = {}): void {
+    if (this.#destroyed) return;
+    this.#log.warn(
+      { user: this.#owner.user, reason, playedMs: Date.now() - stream.playingSince, durationS: stream.durationS, ...detail },
+      "stream ended early",
+    );
+    void this.destroy(`the stream ended early: ${reason}`);
   }
 
   /** What a failed start looks like to the caller (spec §0: declared or typed exceptions, no paths). */
@@ -208,13 +271,22 @@ export class StreamControllerI extends IceFlix.StreamController {
     return e; // Ice exceptions as they are; anything else becomes InternalError at the boundary
   }
 
-  #onPipelineEnd(end: PipelineEnd): void {
-    if (end.kind === "stopped") return;
+  async #onPipelineEnd(stream: ActiveStream, end: PipelineEnd): Promise<void> {
+    if (end.kind === "stopped" || this.#destroyed) return;
+    const change = await this.#fileChange(stream);
+    const died = end.kind === "died" ? { code: end.code, signal: end.signal, stderr: end.stderrTail } : {};
+    if (change) return this.#endEarly(stream, change, died);
     if (end.kind === "ended") {
+      const playedMs = Date.now() - stream.playingSince;
+      const expectedMs = (stream.durationS ?? 0) * 1000;
+      // Real-time playback (sync=true) takes the media's duration; much less means data was missing.
+      if (expectedMs > 0 && playedMs < expectedMs - Math.max(2000, expectedMs / 10)) {
+        return this.#endEarly(stream, `the pipeline reached the end after ${(playedMs / 1000).toFixed(1)} s of ${(expectedMs / 1000).toFixed(1)} s (the file may be damaged)`);
+      }
       void this.destroy("the media ended");
       return;
     }
-    this.#log.warn({ code: end.code, signal: end.signal, stderr: end.stderrTail }, "stream pipeline died");
+    this.#log.warn({ ...died }, "stream pipeline died");
     void this.destroy("the pipeline died");
   }
 
