@@ -15,6 +15,14 @@ export interface BrokerOptions {
   publishPort: number;
   /** @default "127.0.0.1" */
   host?: string;
+  /**
+   * `IceStorm.TopicManager.Endpoints` as given on the command line (spec §1: any Ice property as
+   * `--Prop=value`): replaces `tcp -h <host> -p <topicManagerPort>`, and the proxy the broker
+   * returns and prints is derived from it.
+   */
+  topicManagerEndpoints?: string;
+  /** `IceStorm.Publish.Endpoints` as given: replaces `tcp -h <host> -p <publishPort>`. */
+  publishEndpoints?: string;
   /** @default 15000 */
   readyTimeoutMs?: number;
   log: Logger;
@@ -35,6 +43,9 @@ export class IceStormBroker {
 
   static async start(options: BrokerOptions, communicator: Ice.Communicator): Promise<IceStormBroker> {
     const host = options.host ?? "127.0.0.1";
+    const topicManagerEndpoints = options.topicManagerEndpoints?.trim() || `tcp -h ${host} -p ${options.topicManagerPort}`;
+    const publishEndpoints = options.publishEndpoints?.trim() || `tcp -h ${host} -p ${options.publishPort}`;
+    const proxy = topicManagerProxyFor(topicManagerEndpoints);
     const dir = join(options.dataDir, "broker");
     const dbDir = join(dir, "db");
     mkdirSync(dbDir, { recursive: true });
@@ -46,8 +57,8 @@ export class IceStormBroker {
         "IceBox.Service.IceStorm=IceStormService,37:createIceStorm",
         "IceBox.InheritProperties=1",
         "IceStorm.InstanceName=IceStorm",
-        `IceStorm.TopicManager.Endpoints=tcp -h ${host} -p ${options.topicManagerPort}`,
-        `IceStorm.Publish.Endpoints=tcp -h ${host} -p ${options.publishPort}`,
+        `IceStorm.TopicManager.Endpoints=${topicManagerEndpoints}`,
+        `IceStorm.Publish.Endpoints=${publishEndpoints}`,
         `IceStorm.LMDB.Path=${dbDir}`,
         "IceStorm.LMDB.MapSize=64",
         // A subscriber that cannot be reached is dropped at once; ours re-subscribe by themselves.
@@ -56,7 +67,6 @@ export class IceStormBroker {
         "",
       ].join("\n"),
     );
-    const proxy = `IceStorm/TopicManager:tcp -h ${host} -p ${options.topicManagerPort}`;
     const child = SupervisedChild.spawn({
       name: "icebox",
       command: "icebox",
@@ -90,6 +100,53 @@ export class IceStormBroker {
   async stop(graceMs = 5000): Promise<ChildExit> {
     return this.child.stop(graceMs);
   }
+}
+
+/**
+ * The TopicManager proxy for the broker's `IceStorm.TopicManager.Endpoints` (one or more
+ * endpoints separated by `:`). An endpoint on every interface (no `-h`, `-h *`, `-h 0.0.0.0`,
+ * `-h ::`) is reached through 127.0.0.1; a port must be fixed (not 0, not absent), since the
+ * services are given this proxy before the broker runs.
+ */
+export function topicManagerProxyFor(endpoints: string): string {
+  const parts = splitEndpoints(endpoints);
+  if (parts.length === 0) throw new BrokerStartError("IceStorm.TopicManager.Endpoints is empty");
+  const out = parts.map((endpoint) => {
+    const words = endpoint.split(/\s+/);
+    const port = optionValue(words, "-p");
+    if (!port || !/^\d+$/.test(port) || Number(port) === 0 || Number(port) > 65_535) {
+      throw new BrokerStartError(`IceStorm.TopicManager.Endpoints needs a fixed port (-p 1…65535) in "${endpoint}"`);
+    }
+    const host = optionValue(words, "-h")?.replace(/^"(.*)"$/, "$1");
+    if (host === undefined || ["*", "0.0.0.0", "::"].includes(host)) {
+      const i = words.indexOf("-h");
+      if (i >= 0) words.splice(i, 2);
+      words.splice(1, 0, "-h", "127.0.0.1");
+    }
+    return words.join(" ");
+  });
+  return `IceStorm/TopicManager:${out.join(":")}`;
+}
+
+/** Ice's endpoint list: `:` separates endpoints, except inside double quotes (IPv6 hosts). */
+function splitEndpoints(text: string): string[] {
+  const out: string[] = [];
+  let current = "";
+  let quoted = false;
+  for (const ch of text) {
+    if (ch === '"') quoted = !quoted;
+    if (ch === ":" && !quoted) {
+      out.push(current);
+      current = "";
+    } else current += ch;
+  }
+  out.push(current);
+  return out.map((e) => e.trim()).filter(Boolean);
+}
+
+function optionValue(words: readonly string[], option: string): string | undefined {
+  const i = words.indexOf(option);
+  return i >= 0 ? words[i + 1] : undefined;
 }
 
 /** Polls until a checkedCast of the TopicManager succeeds, or throws after timeoutMs. */

@@ -83,8 +83,17 @@ export async function main(argv: string[]): Promise<void> {
       const p = props();
       const { IceStormBroker } = await import("../broker/iceStormBroker.js");
       await runService("broker", p, async (communicator, log) => {
+        // `--IceStorm.TopicManager.Endpoints=…` / `--IceStorm.Publish.Endpoints=…` (spec §1) replace
+        // the loopback defaults, e.g. to listen on another host's address.
         const broker = await IceStormBroker.start(
-          { dataDir: dataOf(o), topicManagerPort: ports.topicManager, publishPort: ports.publish, log },
+          {
+            dataDir: dataOf(o),
+            topicManagerPort: ports.topicManager,
+            publishPort: ports.publish,
+            topicManagerEndpoints: p.getProperty("IceStorm.TopicManager.Endpoints"),
+            publishEndpoints: p.getProperty("IceStorm.Publish.Endpoints"),
+            log,
+          },
           communicator,
         );
         void broker.child.exited.then((exit) => {
