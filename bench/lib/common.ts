@@ -280,8 +280,30 @@ export function runLoad(clientBinary: string, serverPid: number, spec: LoadSpec,
   if (spec.arg2 !== undefined) args.push("--arg2", spec.arg2);
   if (spec.exact !== undefined) args.push("--exact", spec.exact ? "1" : "0");
   args.push(...(spec.iceArgs ?? []));
+  return runMeasuredClient<Omit<LoadResult, MeasuredFields>>(clientBinary, args, serverPid, {
+    timeoutMs: (spec.seconds + spec.warmup + 60) * 1000,
+    what: `load client ${spec.op} against ${spec.proxy} (${spec.connections}x${spec.inflight})`,
+    serverLog,
+  });
+}
+
+/** What runMeasuredClient adds to the client's own result. */
+export type MeasuredFields = "serverCpuPercent" | "serverCpuUsPerCall" | "clientCpuPercent" | "serverRssBytes";
+
+/**
+ * Runs a load client that prints {"event":"measure-start"} and {"event":"measure-end"} lines
+ * around its measured window and then its result as the last JSON line (with `calls`, and `error`
+ * on failure); the CPU of the server (serverPid) and of the client is sampled at those two lines.
+ * Rejects, with `what` and the tail of `serverLog`, on a non-zero exit, a missing sample or an error.
+ */
+export function runMeasuredClient<R extends { calls: number; error?: string }>(
+  command: string,
+  args: string[],
+  serverPid: number,
+  options: { timeoutMs: number; what: string; serverLog?: string },
+): Promise<R & Pick<LoadResult, MeasuredFields>> {
   return new Promise((resolve, reject) => {
-    const child = spawn(clientBinary, args, { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"] });
     clients.add(child);
     const pid = child.pid!;
     let stdout = "";
@@ -309,7 +331,7 @@ export function runLoad(clientBinary: string, serverPid: number, spec: LoadSpec,
     });
     child.stderr!.setEncoding("utf8");
     child.stderr!.on("data", (chunk: string) => (stderr += chunk));
-    const timer = setTimeout(() => child.kill("SIGKILL"), (spec.seconds + spec.warmup + 60) * 1000);
+    const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs);
     child.on("error", (e) => {
       clearTimeout(timer);
       clients.delete(child);
@@ -319,9 +341,9 @@ export function runLoad(clientBinary: string, serverPid: number, spec: LoadSpec,
       clearTimeout(timer);
       clients.delete(child);
       const lines = stdout.trim().split("\n");
-      let result: (Omit<LoadResult, "serverCpuPercent" | "serverCpuUsPerCall" | "clientCpuPercent" | "serverRssBytes"> & { error?: string }) | undefined;
+      let result: R | undefined;
       try {
-        result = JSON.parse(lines[lines.length - 1]!);
+        result = JSON.parse(lines[lines.length - 1]!) as R;
       } catch {
         // handled below
       }
@@ -329,8 +351,7 @@ export function runLoad(clientBinary: string, serverPid: number, spec: LoadSpec,
         const why = result?.error ?? `exit code ${code}, signal ${signal}`;
         reject(
           new Error(
-            `load client ${spec.op} against ${spec.proxy} (${spec.connections}x${spec.inflight}) failed: ${why}\n${stderr.trim()}` +
-              (serverLog ? `\nserver log:\n${tail(serverLog)}` : ""),
+            `${options.what} failed: ${why}\n${stderr.trim()}` + (options.serverLog ? `\nserver log:\n${tail(options.serverLog)}` : ""),
           ),
         );
         return;

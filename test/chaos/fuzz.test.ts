@@ -14,6 +14,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import {
   connectValidated,
+  fuzzPort,
   iceString,
   int32,
   pick,
@@ -22,6 +23,7 @@ import {
   requestFrame,
   size,
   stringSeq,
+  type FuzzTarget,
   type Rng,
   type ValidConnectionReader,
 } from "../helpers/iceFrames.js";
@@ -29,7 +31,6 @@ import { requireTool } from "../helpers/tools.js";
 import { login, outcome, sha256hex } from "./lib/client.js";
 import { Deployment } from "./lib/deployment.js";
 import { figure, mib } from "./lib/figures.js";
-import { fuzzPort, type FuzzTarget } from "./lib/frameFuzz.js";
 import { rssOf } from "./lib/procs.js";
 import { SIZES } from "./lib/sizes.js";
 

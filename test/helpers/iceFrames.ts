@@ -556,3 +556,96 @@ export const MUTATOR_NAMES = Object.keys(MUTATORS) as MutatorName[];
 export function mutate(frame: Buffer, rng: Rng, name: MutatorName = pick(rng, MUTATOR_NAMES)): { name: MutatorName; bytes: Buffer } {
   return { name, bytes: MUTATORS[name](frame, rng) };
 }
+
+// ---------------------------------------------------------------------------------------------
+// Fuzzing one listening port
+
+export interface FuzzStats {
+  frames: number;
+  connections: number;
+  closedByServer: number;
+  probeAnswered: number;
+  idle: number;
+  connectFailures: number;
+  perMutator: Partial<Record<MutatorName, number>>;
+}
+
+export interface FuzzTarget {
+  host: string;
+  port: number;
+  /** The identity the probe pings (a servant that exists there). */
+  identity: Identity | string;
+  /** Well-formed requests of that service, the raw material of the mutators. */
+  frames: Array<(rng: Rng) => Buffer>;
+  /** The valid request some connections send before the malformed frames (default: ice_ping on `identity`). */
+  validFirst?: Buffer;
+}
+
+const FUZZ_PROBE_ID = 0x7ffffff0;
+
+/**
+ * Sends `total` malformed frames over many short connections, `concurrency` at a time. Each
+ * connection's content comes from its own PRNG seeded from (seed, connection index), so a run is
+ * reproducible whatever the interleaving. Per connection: maybe wait for ValidateConnection, maybe
+ * a valid request first, 1–5 mutated frames, then a valid ice_ping probe; it ends when the server
+ * closes it, answers the probe, or after 150 ms.
+ */
+export async function fuzzPort(target: FuzzTarget, seed: number, total: number, concurrency: number): Promise<FuzzStats> {
+  const stats: FuzzStats = { frames: 0, connections: 0, closedByServer: 0, probeAnswered: 0, idle: 0, connectFailures: 0, perMutator: {} };
+  const validFirst = target.validFirst ?? pingFrame(1, target.identity);
+  let nextConnection = 0;
+  const open = new Set<ValidConnectionReader>();
+  const worker = async () => {
+    while (stats.frames < total) {
+      const index = nextConnection++;
+      const rng = mulberry32((seed ^ Math.imul(index + 1, 0x9e3779b1)) >>> 0);
+      const count = Math.min(randInt(rng, 1, 5), total - stats.frames);
+      stats.frames += count;
+      stats.connections++;
+      let reader: ValidConnectionReader;
+      try {
+        reader = await connectRaw(target.host, target.port, 5000);
+      } catch {
+        stats.connectFailures++;
+        continue;
+      }
+      open.add(reader);
+      try {
+        if (rng() < 0.5) await Promise.race([reader.validated.catch(() => undefined), new Promise((r) => setTimeout(r, 1000))]);
+        const parts: Buffer[] = [];
+        if (rng() < 0.4) parts.push(validFirst);
+        for (let i = 0; i < count; i++) {
+          const { name, bytes } = mutate(pick(rng, target.frames)(rng), rng);
+          stats.perMutator[name] = (stats.perMutator[name] ?? 0) + 1;
+          parts.push(bytes);
+        }
+        const probe = pingFrame(FUZZ_PROBE_ID, target.identity);
+        if (rng() < 0.5) {
+          reader.socket.write(Buffer.concat([...parts, probe]));
+        } else {
+          for (const p of parts) reader.socket.write(p);
+          reader.socket.write(probe);
+        }
+        const outcome = await Promise.race([
+          reader.closed.then(() => "closed" as const),
+          reader.reply(FUZZ_PROBE_ID, 150).then(
+            () => "answered" as const,
+            () => "idle" as const,
+          ),
+        ]);
+        if (outcome === "closed" || reader.isClosed) stats.closedByServer++;
+        else if (outcome === "answered") stats.probeAnswered++;
+        else stats.idle++;
+      } finally {
+        reader.socket.destroy();
+        open.delete(reader);
+      }
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: concurrency }, worker));
+  } finally {
+    for (const r of open) r.socket.destroy();
+  }
+  return stats;
+}

@@ -21,3 +21,14 @@ export async function waitFor<T>(what: string, probe: () => T | Promise<T>, ok: 
     await sleep(100);
   }
 }
+
+/** Polls `probe` every `intervalMs` until it returns a value (not undefined); a probe error fails at once. */
+export async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs: number, intervalMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(intervalMs);
+  }
+}

@@ -12,6 +12,7 @@ import { startTestBroker, type TestBroker } from "../helpers/broker.js";
 import { ICEFLIX_BIN, startIceflix, type ReadyProcess } from "../helpers/processes.js";
 import { runPython, startPython } from "../helpers/python.js";
 import { requireTool } from "../helpers/tools.js";
+import { until } from "../helpers/waitFor.js";
 
 type Login = { token?: string; error?: string };
 
@@ -22,16 +23,6 @@ function cli(args: string[], stdin?: string): Promise<{ code: number; stdout: st
     );
     child.stdin?.end(stdin ?? "");
   });
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 describe("Authenticator", { timeout: 180_000 }, () => {

@@ -16,6 +16,7 @@ import { Ice, IceFlix, IceStorm } from "../../src/slice/index.js";
 import { freeBasePort, freePort } from "../helpers/broker.js";
 import { ICEFLIX_BIN } from "../helpers/processes.js";
 import { requireTool } from "../helpers/tools.js";
+import { until } from "../helpers/waitFor.js";
 import { TmuxPane } from "../helpers/tmuxPane.js";
 import { ServerAdapter } from "../../src/ice-server/index.js";
 
@@ -107,16 +108,6 @@ function processesMentioning(text: string): Array<{ pid: number; cmd: string }> 
     }
   }
   return out;
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 interface Instance {

@@ -13,11 +13,10 @@ import { rssBytes, startContractServer, type ReadyProcess } from "../helpers/pro
 import {
   connectRaw,
   connectValidated,
+  fuzzPort,
   header,
   isAuthorizedFrame,
   MessageType,
-  mulberry32,
-  mutate,
   pick,
   pingFrame,
   randInt,
@@ -26,7 +25,6 @@ import {
   requestFrame,
   iceString,
   tcpAddress,
-  type MutatorName,
   type ValidConnectionReader,
 } from "../helpers/iceFrames.js";
 
@@ -46,6 +44,29 @@ async function stopServer(server: Server | undefined): Promise<void> {
   if (!server) return;
   started.delete(server);
   await server.stop(3000);
+}
+
+/**
+ * fuzzPort on the contract server: mutated isAuthorized / ice_ping / getTile requests, a valid
+ * isAuthorized first on some connections, the probe on "catalog".
+ */
+function fuzz(server: Server, seed: number, total: number, concurrency: number) {
+  return fuzzPort(
+    {
+      host: server.host,
+      port: server.port,
+      identity: "catalog",
+      validFirst: isAuthorizedFrame(1, "auth", "ok"),
+      frames: [
+        (rng) => isAuthorizedFrame(randInt(rng, 1, 1000), pick(rng, ["auth", "slow", "catalog", "nobody"]), pick(rng, ["ok", "1", ""])),
+        (rng) => pingFrame(randInt(rng, 0, 1000), pick(rng, ["catalog", "auth", ""])),
+        (rng) => requestFrame(randInt(rng, 1, 1000), "catalog", "getTile", iceString("x".repeat(randInt(rng, 0, 300)))),
+      ],
+    },
+    seed,
+    total,
+    concurrency,
+  );
 }
 
 function isAlive(server: Server): boolean {
@@ -456,78 +477,3 @@ describe("server transport robustness", () => {
     }
   });
 });
-
-interface FuzzStats {
-  frames: number;
-  connections: number;
-  closedByServer: number;
-  probeAnswered: number;
-  idle: number;
-  connectFailures: number;
-  perMutator: Partial<Record<MutatorName, number>>;
-}
-
-/**
- * Sends `total` malformed frames over many short connections, `concurrency` at a time. Each
- * connection's content comes from its own PRNG seeded from (seed, connection index), so a run is
- * reproducible whatever the interleaving. Per connection: maybe wait for ValidateConnection, maybe
- * a valid request first, 1–5 mutated frames, then a valid ice_ping probe; it ends when the server
- * closes it, answers the probe, or after 150 ms.
- */
-async function fuzz(server: Server, seed: number, total: number, concurrency: number): Promise<FuzzStats> {
-  const stats: FuzzStats = { frames: 0, connections: 0, closedByServer: 0, probeAnswered: 0, idle: 0, connectFailures: 0, perMutator: {} };
-  const PROBE_ID = 0x7ffffff0;
-  let nextConnection = 0;
-  const worker = async () => {
-    while (stats.frames < total) {
-      const index = nextConnection++;
-      const rng = mulberry32((seed ^ Math.imul(index + 1, 0x9e3779b1)) >>> 0);
-      const count = Math.min(randInt(rng, 1, 5), total - stats.frames);
-      stats.frames += count;
-      stats.connections++;
-      let reader: ValidConnectionReader;
-      try {
-        reader = track(await connectRaw(server.host, server.port, 5000));
-      } catch {
-        stats.connectFailures++;
-        continue;
-      }
-      try {
-        if (rng() < 0.5) await Promise.race([reader.validated.catch(() => undefined), sleep(1000)]);
-        const parts: Buffer[] = [];
-        if (rng() < 0.4) parts.push(isAuthorizedFrame(1, "auth", "ok"));
-        for (let i = 0; i < count; i++) {
-          const base = pick(rng, [
-            () => isAuthorizedFrame(randInt(rng, 1, 1000), pick(rng, ["auth", "slow", "catalog", "nobody"]), pick(rng, ["ok", "1", ""])),
-            () => pingFrame(randInt(rng, 0, 1000), pick(rng, ["catalog", "auth", ""])),
-            () => requestFrame(randInt(rng, 1, 1000), "catalog", "getTile", iceString("x".repeat(randInt(rng, 0, 300)))),
-          ])();
-          const { name, bytes } = mutate(base, rng);
-          stats.perMutator[name] = (stats.perMutator[name] ?? 0) + 1;
-          parts.push(bytes);
-        }
-        const probe = pingFrame(PROBE_ID, "catalog");
-        if (rng() < 0.5) {
-          reader.socket.write(Buffer.concat([...parts, probe]));
-        } else {
-          for (const p of parts) reader.socket.write(p);
-          reader.socket.write(probe);
-        }
-        const outcome = await Promise.race([
-          reader.closed.then(() => "closed" as const),
-          reader.reply(PROBE_ID, 150).then(
-            () => "answered" as const,
-            () => "idle" as const,
-          ),
-        ]);
-        if (outcome === "closed" || reader.isClosed) stats.closedByServer++;
-        else if (outcome === "answered") stats.probeAnswered++;
-        else stats.idle++;
-      } finally {
-        reader.socket.destroy();
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: concurrency }, worker));
-  return stats;
-}

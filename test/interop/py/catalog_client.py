@@ -27,7 +27,7 @@ import sys
 
 import Ice
 
-from catalog_common import IceFlix, communicator, load_ext
+from iceflix_peer import IceFlix, communicator, load_ext
 
 
 def expand(v):

@@ -20,13 +20,12 @@ until SIGTERM/SIGINT.
 import argparse
 import json
 import os
-import signal
 import threading
 import uuid
 
 import Ice
 
-from catalog_common import IceFlix, Publisher, communicator, read_secret, topic_manager
+from iceflix_peer import IceFlix, Publisher, announcer, communicator, read_secret, stop_event, topic_manager
 
 
 def emit(obj):
@@ -75,12 +74,10 @@ def main():
     media = dict(m.split("=", 1) for m in args.media)
     service_id = args.id or str(uuid.uuid4())
     comm = communicator()
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop = stop_event()
     try:
         tm = topic_manager(comm, args.topic_manager)
-        availability = Publisher(tm, "ServiceAvailability", IceFlix.ServiceAvailabilityPrx, secret)
+        availability = announcer(tm, secret)
         announcements = Publisher(tm, "MediaAnnouncements", IceFlix.StreamAnnouncesPrx, secret)
         lock = threading.Lock()
 

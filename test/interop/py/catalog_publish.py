@@ -7,7 +7,7 @@ in --secret-file (spec §7.1) or unsigned without it. Prints {"published": true}
 import argparse
 import json
 
-from catalog_common import IceFlix, Publisher, communicator, read_secret, topic_manager
+from iceflix_peer import IceFlix, Publisher, communicator, read_secret, topic_manager
 
 
 def main():

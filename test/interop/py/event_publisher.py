@@ -7,16 +7,12 @@ usage: event_publisher.py TOPIC_MANAGER_PROXY TOPIC [--secret-file F] [--stale] 
 Prints {"published": true}.
 """
 import json
-import os
 import sys
 
 import Ice
 
-Ice.loadSlice("-I" + Ice.getSliceDir() + " " + Ice.getSliceDir() + "/IceStorm/IceStorm.ice")
-Ice.loadSlice(os.environ["ICEFLIX_SLICE_DIR"] + "iceflix.ice")
-import IceFlix  # noqa: E402
-import IceStorm  # noqa: E402
-from iceflix_sign import sign_context  # noqa: E402
+from iceflix_peer import IceFlix, retrieve_or_create, topic_manager
+from iceflix_sign import sign_context
 
 
 def main():
@@ -32,12 +28,7 @@ def main():
         stale = True
     tm, topic_name, operation, args = argv[0], argv[1], argv[2], argv[3:]
     with Ice.initialize() as communicator:
-        manager = IceStorm.TopicManagerPrx.checkedCast(communicator.stringToProxy(tm))
-        try:
-            topic = manager.retrieve(topic_name)
-        except IceStorm.NoSuchTopic:
-            topic = manager.create(topic_name)
-        publisher = topic.getPublisher()
+        publisher = retrieve_or_create(topic_manager(communicator, tm), topic_name).getPublisher()
         if operation == "revoke":
             typed, call_args = IceFlix.TokenRevocationPrx.uncheckedCast(publisher), [args[0]]
         elif operation == "newMedia":
