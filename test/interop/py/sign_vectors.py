@@ -1,7 +1,6 @@
 """Prints the signature contexts of fixed events (fixed secret, ts, nonce) as JSON, so the TS
 test can compare both implementations byte for byte."""
 import json
-import os
 import sys
 
 import Ice
