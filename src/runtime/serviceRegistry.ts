@@ -7,6 +7,7 @@
  */
 import { EventEmitter } from "node:events";
 import { Ice } from "../slice/index.js";
+import { callDroppingStuckConnection } from "./staleConnection.js";
 import type { Logger } from "./logger.js";
 
 export interface RegisteredInstance<P> {
@@ -168,10 +169,11 @@ export class ServiceRegistry<P extends Ice.ObjectPrx> extends EventEmitter<Regis
 
   async #isAlive(proxy: P): Promise<boolean> {
     try {
-      await proxy.ice_invocationTimeout(this.#options.pingTimeoutMs).ice_ping();
+      await callDroppingStuckConnection(proxy.ice_invocationTimeout(this.#options.pingTimeoutMs), (p) => p.ice_ping());
       return true;
     } catch (e) {
       if (!(e instanceof Ice.LocalException)) throw e;
+      this.#options.log?.debug({ kind: this.kind, error: e.ice_id() }, "liveness ping failed");
       return false;
     }
   }

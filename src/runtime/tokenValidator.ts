@@ -5,6 +5,7 @@
  */
 import { Ice, IceFlix } from "../slice/index.js";
 import type { ServiceRegistry } from "./serviceRegistry.js";
+import { callDroppingStuckConnection } from "./staleConnection.js";
 
 /** Where Authenticators publish revoke(token) (signed), at expiry and on user changes (spec §3). */
 export const TOPIC_AUTHENTICATION_STATUS = "AuthenticationStatus";
@@ -22,7 +23,7 @@ export class TokenValidator {
       const auth = await this.authenticators.pick();
       if (!auth) return false;
       try {
-        return await auth.isAuthorized(token);
+        return await callDroppingStuckConnection(auth, (a) => a.isAuthorized(token));
       } catch (e) {
         if (!(e instanceof Ice.LocalException)) throw e;
         // That replica failed mid-call: try the next one.

@@ -6,6 +6,7 @@
 import { Ice, IceStorm } from "../slice/index.js";
 import type { Logger } from "./logger.js";
 import type { EventArg } from "./eventSignature.js";
+import { callDroppingStuckConnection } from "./staleConnection.js";
 
 export type ContextFor = (operation: string, args: readonly unknown[]) => Map<string, string> | undefined;
 
@@ -25,7 +26,7 @@ export class Topics {
   /** The topic named `name`, created if it does not exist. */
   async topic(name: string): Promise<IceStorm.TopicPrx> {
     try {
-      return await this.topicManager.retrieve(name);
+      return await callDroppingStuckConnection(this.topicManager, (tm) => tm.retrieve(name));
     } catch (e) {
       if (!(e instanceof IceStorm.NoSuchTopic)) throw e;
     }
@@ -87,7 +88,7 @@ export class TopicPublisher<P extends Ice.ObjectPrx> {
    */
   async publish(send: (publisher: P) => PromiseLike<unknown>): Promise<void> {
     try {
-      await send(this.#publisher ?? (await this.#resolve()));
+      await callDroppingStuckConnection(this.#publisher ?? (await this.#resolve()), send);
     } catch (first) {
       if (!(first instanceof Ice.LocalException)) throw first;
       this.log.debug({ topic: this.topicName, error: String(first) }, "publish failed, re-resolving publisher");

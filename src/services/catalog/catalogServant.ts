@@ -8,6 +8,7 @@
  * is not handed out for it; the pair is forgotten until the provider announces the media again.
  */
 import { Ice, IceFlix, IceFlixExt } from "../../slice/index.js";
+import { callDroppingStuckConnection } from "../../runtime/staleConnection.js";
 import type { Logger } from "../../runtime/logger.js";
 import type { ServiceRegistry } from "../../runtime/serviceRegistry.js";
 import type { TokenValidator } from "../../runtime/tokenValidator.js";
@@ -114,8 +115,9 @@ export class MediaCatalogI extends IceFlix.MediaCatalog {
         this.deps.availability.removeProvider(providerId);
         continue;
       }
+      const bounded = registered.proxy.ice_invocationTimeout(this.deps.pingTimeoutMs);
       try {
-        if (await registered.proxy.ice_invocationTimeout(this.deps.pingTimeoutMs).isAvailable(mediaId)) return registered.proxy;
+        if (await callDroppingStuckConnection(bounded, (p) => p.isAvailable(mediaId))) return registered.proxy;
         if (this.deps.availability.remove(mediaId, providerId)) {
           this.deps.log?.info({ id: mediaId, providerId }, "media withdrawn by its provider (isAvailable false)");
         }
