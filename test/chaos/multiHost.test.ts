@@ -342,7 +342,9 @@ describe("chaos: multi-host (network namespaces)", { timeout: 240_000, skip: una
       await waitFor(
         "hand-out, search, getTile and an authenticated rename to work again",
         async () => {
-          const catalog = await main.getCatalogService();
+          // A fresh connection per probe: what is measured is the system's recovery, not this
+          // client's own connection left stuck in TCP back-off by the cut.
+          const catalog = (await main.getCatalogService()).ice_connectionId(`probe-${Date.now()}`);
           steps.handout ??= Date.now() - healAt;
           const ids = await catalog.getTilesByName("", false);
           assert.deepEqual(ids, [mediaId]);
