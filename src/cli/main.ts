@@ -9,6 +9,7 @@ import type { Logger } from "../runtime/logger.js";
 import type { RunningComponent } from "../runtime/lifecycle.js";
 import { CliError, EXIT } from "./exitCodes.js";
 import { runService } from "./runService.js";
+import { toStorageFault } from "../runtime/storageErrors.js";
 import type { UserAction } from "./commands/user.js";
 
 // Each command loads only what it runs (the client needs no SQLite, a service no REPL): faster
@@ -196,6 +197,12 @@ export async function main(argv: string[]): Promise<void> {
     if (e instanceof ConfigError) {
       process.stderr.write(`iceflix: ${e.message}\n`);
       process.exit(EXIT.usage);
+    }
+    // A full or read-only disk met outside the stores that report it themselves (e.g. up's files).
+    const fault = toStorageFault(e, (e as { path?: string }).path ?? "the data folder", "cannot write");
+    if (fault) {
+      process.stderr.write(`iceflix: ${fault.message}\n`);
+      process.exit(EXIT.error);
     }
     process.stderr.write(`iceflix: unexpected error: ${(e as Error).message}\n`);
     process.exit(EXIT.error);

@@ -278,6 +278,10 @@ describe("chaos: storage faults (disk full, read-only data folder)", { timeout: 
     assert.equal(userAdd.code, 1, userAdd.stderr);
     assert.equal(userAdd.stderr.trim().split("\n").length, 1, `one line: ${userAdd.stderr}`);
     assert.match(userAdd.stderr, /^iceflix: cannot write the users DB .*users\.db: storage full \(SQLITE_FULL\); nothing was changed$/m);
+    // `up` on the full folder: one line naming the condition, not a stack or "unexpected error".
+    const up = await iceflix(["up", "--data", join(data, "another"), "--base-port", "1"], "", 30_000);
+    assert.equal(up.code, 1, up.stderr);
+    assert.match(up.stderr.trim(), /^iceflix: cannot write .*: storage full \(ENOSPC\)$/);
 
     // Provider: a new file is hashed and announced; its hash cache cannot be saved (warned once,
     // old file intact, no temporary file); the catalog cannot store the title yet.

@@ -137,7 +137,8 @@ async function upDetached(options: UpOptions, paths: DataPaths): Promise<number>
       }
     }
     if (exited !== null) {
-      const why = lastLines(join(paths.logs, "up.log"), 1);
+      // Empty when it could not even write its log (a full or read-only data folder).
+      const why = lastLines(join(paths.logs, "up.log"), 1) || `the background process exited with code ${exited} without logging why (is the data folder full or read-only?)`;
       throw new CliError(`${why} (log: ${join(paths.logs, "up.log")})`, exited === EXIT.alreadyRunning ? EXIT.alreadyRunning : EXIT.error);
     }
     await new Promise((r) => setTimeout(r, 100));
