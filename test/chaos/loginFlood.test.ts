@@ -13,6 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { IceFlix } from "../../src/slice/index.js";
 import { startTestBroker, type TestBroker } from "../helpers/broker.js";
+import { logsContaining } from "../helpers/logFiles.js";
 import { rssBytes, startIceflix, type ReadyProcess } from "../helpers/processes.js";
 import { errorKind, newCommunicator, sha256hex } from "./lib/client.js";
 import { iceflix } from "./lib/deployment.js";
@@ -98,6 +99,7 @@ describe("chaos: login flood", { timeout: 300_000 }, () => {
     const maxCheck = Math.max(...checkLatencies);
     assert.ok(checkLatencies.length > 0);
     assert.ok(maxCheck < 1000, `isAuthorized took up to ${maxCheck.toFixed(0)} ms during the flood`);
+    assert.deepEqual(logsContaining(data, [token, afterToken, sha256hex("wonderland")]), [], "no token or password hash in the logs");
     figure(
       "security.loginFlood",
       `${FLOOD} concurrent unknown-user logins in ${(floodMs / 1000).toFixed(1)} s (${Math.round((FLOOD / floodMs) * 1000)}/s): ` +

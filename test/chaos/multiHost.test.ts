@@ -31,6 +31,7 @@ import { randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Ice, IceFlix, IceFlixExt, IceStorm } from "../../src/slice/index.js";
+import { logsContaining } from "../helpers/logFiles.js";
 import { ICEFLIX_BIN, startReady, type ReadyProcess } from "../helpers/processes.js";
 import { TestResources } from "../helpers/testResources.js";
 import { IN_CI, requireTool } from "../helpers/tools.js";
@@ -124,6 +125,9 @@ describe("chaos: multi-host (network namespaces)", { timeout: 240_000, skip: una
   let brokerProxy = "";
   let mediaId = "";
   let token = "";
+  let secretHex = "";
+  /** Every token obtained, for the log check at the end. */
+  const tokens: string[] = [];
   let commonArgs: string[] = [];
 
   const dataOf = (host: string) => join(root, host);
@@ -189,6 +193,7 @@ describe("chaos: multi-host (network namespaces)", { timeout: 240_000, skip: una
     }
     root = mkdtempSync(join(tmpdir(), `iceflix-chaos-multihost-${process.pid}-`));
     const secret = randomBytes(32).toString("hex") + "\n";
+    secretHex = secret.trim();
     for (const host of ["broker", "main", "auth", "catalog", "streaming"]) {
       mkdirSync(dataOf(host), { recursive: true, mode: 0o700 });
       writeFileSync(join(dataOf(host), "secret"), secret, { mode: 0o600 });
@@ -277,6 +282,7 @@ describe("chaos: multi-host (network namespaces)", { timeout: 240_000, skip: una
     const auth = await main.getAuthenticator();
     assert.equal(endpointOf(auth), `${ipOf("auth")}:${PORTS.auth}`);
     token = await login(main, USER, PASSWORD);
+    tokens.push(token);
     const catalog = await main.getCatalogService();
     assert.equal(endpointOf(catalog), `${ipOf("catalog")}:${PORTS.catalog}`);
     assert.deepEqual(await catalog.getTilesByName("", false), [mediaId]);
@@ -437,6 +443,7 @@ describe("chaos: multi-host (network namespaces)", { timeout: 240_000, skip: una
         "a login through Main and an authenticated edit to work again",
         async () => {
           const t = await login(main, USER, PASSWORD);
+          tokens.push(t);
           steps.login ??= Date.now() - contAt;
           const catalog = await main.getCatalogService();
           await catalog.renameTile(mediaId, `After SIGCONT ${++m}`, t);
@@ -504,6 +511,7 @@ describe("chaos: multi-host (network namespaces)", { timeout: 240_000, skip: una
       loops.push(
         loop(async () => {
           const t = await timed(recs, "login", () => login(main, USER, PASSWORD));
+          if (typeof t === "string") tokens.push(t);
           const catalog = await timed(recs, "Main.getCatalogService", () => main.getCatalogService());
           if (!catalog) return;
           await timed(recs, "catalog.getTilesByName", () => catalog.getTilesByName("", false));
@@ -579,5 +587,10 @@ describe("chaos: multi-host (network namespaces)", { timeout: 240_000, skip: una
       if (!healAt) await lab!.linkUp("broker").catch(() => undefined);
       await Promise.all(loops.map((l) => l.stop()));
     }
+  });
+
+  it("no log of any host contains the secret, a token or the password hash", () => {
+    assert.ok(root && secretHex && tokens.length > 0, "scenario 1 ran");
+    assert.deepEqual(logsContaining(root, [secretHex, ...tokens, sha256hex(PASSWORD)]), []);
   });
 });
