@@ -6,6 +6,7 @@
  * Works with any Main; with our MainExt it also learns the broker and the token lifetime.
  */
 import { Ice, IceFlix, IceFlixExt, IceStorm } from "../slice/index.js";
+import { callDroppingStuckConnection } from "../runtime/staleConnection.js";
 import { ClientError, describeError, isTransportFailure } from "./errors.js";
 import { withRetries, type RetryPolicy, type Sleep } from "./retry.js";
 
@@ -152,7 +153,7 @@ export class MainLink {
   async #ask<T>(what: string, call: (main: IceFlix.MainPrx) => PromiseLike<T>): Promise<T> {
     const main = await this.ensureConnected();
     try {
-      return await call(main);
+      return await callDroppingStuckConnection(main, call);
     } catch (e) {
       if (e instanceof IceFlix.TemporaryUnavailable) throw new ClientError(`no ${what} is available right now; try again later`);
       if (isTransportFailure(e)) {
@@ -166,7 +167,7 @@ export class MainLink {
   }
 
   /** Runs `fn` on the cached service; after a transport failure asks Main for one again and retries once. */
-  async #withService<P, T>(
+  async #withService<P extends Ice.ObjectPrx, T>(
     what: string,
     cached: () => P | undefined,
     remember: (p: P | undefined) => void,
@@ -181,14 +182,16 @@ export class MainLink {
     };
     let service = cached() ?? (await obtain());
     try {
-      return await fn(service);
+      // A call that timed out leaves its connection stuck when the link is down (TCP back-off):
+      // dropped, so the retry and later commands use a fresh one.
+      return await callDroppingStuckConnection(service, fn);
     } catch (e) {
       if (!isTransportFailure(e)) throw e;
       remember(undefined);
     }
     service = await obtain();
     try {
-      return await fn(service);
+      return await callDroppingStuckConnection(service, fn);
     } catch (e) {
       if (!isTransportFailure(e)) throw e;
       remember(undefined);
