@@ -55,17 +55,17 @@ import {
 } from "./lib/common.js";
 import { ensureCppBinaries } from "./lib/cppBuild.js";
 
-type Target = "ts" | "cpp" | "python" | "ts-cork";
+type Target = "ts" | "cpp" | "python" | "ts-base";
 type Op = "isAuthorized" | "getTilesByName";
 type Level = "load" | "single";
 const DEFAULT_TARGETS: Target[] = ["ts", "cpp", "python"];
-/** "ts-cork": the TS server with the write-coalescing experiment (bench/rpcServer.ts --experiment cork). */
-const ALL_TARGETS: Target[] = [...DEFAULT_TARGETS, "ts-cork"];
+/** "ts-base": the TS server without the per-call fast paths of src/ice-server (bench/rpcServer.ts --experiment baseline). */
+const ALL_TARGETS: Target[] = [...DEFAULT_TARGETS, "ts-base"];
 const LABEL: Record<Target, string> = {
   ts: "TypeScript (our transport)",
   cpp: "C++ (Ice 3.7)",
   python: "Python (python3-zeroc-ice)",
-  "ts-cork": "TypeScript, writes coalesced (experiment)",
+  "ts-base": "TypeScript, fast paths off (experiment)",
 };
 const OPS: Record<Op, { identity: string; arg: string; exact?: boolean; text: string }> = {
   isAuthorized: { identity: "auth", arg: "token-7", text: 'isAuthorized("token-7")' },
@@ -99,8 +99,8 @@ async function startServer(target: Target, cppServer: string, tsNodeArgs: string
   switch (target) {
     case "ts":
       return startReady("ts-server", process.execPath, [...tsNodeArgs, join(DIST_BENCH, "rpcServer.js"), ...titles]);
-    case "ts-cork":
-      return startReady("ts-cork-server", process.execPath, [...tsNodeArgs, join(DIST_BENCH, "rpcServer.js"), ...titles, "--experiment", "cork"]);
+    case "ts-base":
+      return startReady("ts-base-server", process.execPath, [...tsNodeArgs, join(DIST_BENCH, "rpcServer.js"), ...titles, "--experiment", "baseline"]);
     case "cpp":
       return startReady("cpp-server", cppServer, [...titles, "--Ice.ThreadPool.Server.Size=1"]);
     case "python":
@@ -233,7 +233,7 @@ async function main(): Promise<void> {
     ),
   );
 
-  const SHORT: Record<Target, string> = { ts: "TS", cpp: "C++", python: "Python", "ts-cork": "TS (writes coalesced)" };
+  const SHORT: Record<Target, string> = { ts: "TS", cpp: "C++", python: "Python", "ts-base": "TS (fast paths off)" };
   const figures: Figure[] = [];
   const compare = (value: Target, base: Target, target?: Figure["target"]) => {
     for (const level of opt.levels) {
@@ -289,7 +289,7 @@ async function main(): Promise<void> {
   if (opt.targets.includes("ts")) {
     if (opt.targets.includes("cpp")) compare("ts", "cpp", { on: "ratio", op: ">=", value: 0.5, text: ">= 0.5x C++" });
     if (opt.targets.includes("python")) compare("ts", "python", { on: "ratio", op: ">=", value: 2, text: ">= 2x Python" });
-    if (opt.targets.includes("ts-cork")) compare("ts-cork", "ts");
+    if (opt.targets.includes("ts-base")) compare("ts", "ts-base");
   }
   const notes = [
     "One dispatch thread per server (Node's event loop; --Ice.ThreadPool.Server.Size=1 for C++ and Python).",

@@ -6,12 +6,12 @@
  *   "catalog" MediaCatalog: getTilesByName(name, exact) = the ids of bench/data/titles.tsv whose
  *             lower-cased name equals (exact) or contains the lower-cased name, in file order.
  *
- *   node dist/bench/rpcServer.js --titles FILE [--experiment cork] [--Prop=value ...]
+ *   node dist/bench/rpcServer.js --titles FILE [--experiment baseline] [--Prop=value ...]
  *
- * `--experiment cork` (off by default; bench/rpc.ts target "ts-cork") tries the change proposed
- * for src/ice-server from the profile: the replies to a pipelined burst of requests are coalesced
- * into one socket write instead of one write syscall per reply (see coalesceWrites). It patches
- * the runtime's TcpTransceiver in this process only.
+ * `--experiment baseline` (bench/rpc.ts target "ts-base") turns off the per-call fast paths of
+ * src/ice-server (setServerFastPaths(false): one message per event-loop turn, the runtime's
+ * reads/writes, servant lookup and string coding), so before/after can be measured side by side
+ * in one run. Write coalescing (cork) stays on in both.
  *
  * Endpoints from `BenchAdapter.Endpoints` (default `tcp -h 127.0.0.1 -p 0`). Prints one JSON line:
  *   {"event":"ready","endpoints":"tcp -h 127.0.0.1 -p N","pid":…}
@@ -20,6 +20,7 @@
 import { readFileSync } from "node:fs";
 import { Ice, IceFlix } from "../src/slice/index.js";
 import { ServerAdapter } from "../src/ice-server/index.js";
+import { setServerFastPaths } from "../src/ice-server/iceInternals.js";
 import { createCommunicator } from "../src/runtime/communicator.js";
 import { createLogger } from "../src/runtime/logger.js";
 import { loadProperties, splitPropertyArgs } from "../src/runtime/config.js";
@@ -77,37 +78,17 @@ class CatalogI extends IceFlix.MediaCatalog {
   }
 }
 
-/**
- * The experiment: while a connection still has unparsed request bytes queued (a pipelined burst),
- * cork its socket at the first reply and uncork on the next event-loop turn, so the burst's
- * replies leave in one writev instead of one write syscall each. A lone request (nothing queued
- * behind it) is written at once, as before: no latency added when there is nothing to coalesce.
- */
-function coalesceWrites(): void {
-  type Transceiver = { _fd: import("node:net").Socket | null; _readBuffers: unknown[] };
-  const proto = (Ice as unknown as { TcpTransceiver: { prototype: { write(b: unknown): boolean } } }).TcpTransceiver.prototype;
-  const write = proto.write;
-  proto.write = function (this: Transceiver, byteBuffer: unknown): boolean {
-    const socket = this._fd;
-    if (socket && socket.writableCorked === 0 && this._readBuffers.length > 0 && !socket.destroyed) {
-      socket.cork();
-      setImmediate(() => socket.uncork());
-    }
-    return write.call(this, byteBuffer);
-  };
-}
-
 async function run(): Promise<void> {
   const argv = process.argv.slice(2);
   const experiment = argv.indexOf("--experiment");
   if (experiment >= 0) {
     const name = argv[experiment + 1];
     argv.splice(experiment, 2);
-    if (name !== "cork") {
-      console.error(`unknown experiment ${name} (cork)`);
+    if (name !== "baseline") {
+      console.error(`unknown experiment ${name} (baseline)`);
       process.exit(2);
     }
-    coalesceWrites();
+    setServerFastPaths(false);
   }
   const at = argv.indexOf("--titles");
   if (at < 0 || !argv[at + 1]) {

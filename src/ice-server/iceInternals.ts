@@ -16,6 +16,7 @@ export const TESTED_ICE_VERSIONS = ["3.7.11"] as const;
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type Any = any;
 
+const SocketOperationRead = 1;
 const SocketOperationWrite = 2;
 
 /** A ConnectionI playing the server role for one accepted socket. */
@@ -48,6 +49,8 @@ interface Internals {
   ACMConfig: Any;
   Timer: Any;
   IncomingAsync: Any;
+  Buffer: Any;
+  EncodingVersion: Any;
 }
 
 let cached: Internals | undefined;
@@ -77,6 +80,13 @@ function internals(): Internals {
     ["Ice.ACMConfig", I.ACMConfig],
     ["Ice.Timer.setImmediate", I.Timer?.setImmediate],
     ["Ice.IncomingAsync.prototype.handleException", I.IncomingAsync?.prototype?.handleException],
+    ["Ice.Buffer.prototype.getString", I.Buffer?.prototype?.getString],
+    ["Ice.Buffer.prototype.writeString", I.Buffer?.prototype?.writeString],
+    ["Ice.Buffer.prototype.reserve", I.Buffer?.prototype?.reserve],
+    ["Ice.ConnectionI.prototype.invokeAll", I.ConnectionI?.prototype?.invokeAll],
+    ["Ice.ConnectionI.prototype.sendResponse", I.ConnectionI?.prototype?.sendResponse],
+    ["Ice.EncodingVersion.prototype.equals", I.EncodingVersion?.prototype?.equals],
+    ["Ice.ObjectAdapterI.prototype.getServantManager", I.ObjectAdapterI?.prototype?.getServantManager],
   ];
   const missing = required.filter(([, v]) => typeof v !== "function").map(([name]) => name);
   if (missing.length > 0) {
@@ -89,6 +99,8 @@ function internals(): Internals {
     ACMConfig: I.ACMConfig,
     Timer: I.Timer,
     IncomingAsync: I.IncomingAsync,
+    Buffer: I.Buffer,
+    EncodingVersion: I.EncodingVersion,
   };
   return cached;
 }
@@ -145,6 +157,7 @@ export function createIncomingConnection(
   limits: IncomingLimits,
 ): IncomingConnection {
   const { ConnectionI, TcpTransceiver, Timer } = internals();
+  if (fastPaths) installProcessFastPaths();
   const { readHighWaterBytes, maxPendingRequests, closeTimeoutMs } = limits;
   const transceiver = TcpTransceiver.createIncoming((endpoint as Any)._instance, socket);
   const queuedReadBytes = (): number => {
@@ -205,7 +218,7 @@ export function createIncomingConnection(
     }, PENDING_POLL_MS);
     dispatchPoll.unref();
   };
-  const read = transceiver.read.bind(transceiver);
+  const read = fastPaths ? copyingRead(transceiver) : transceiver.read.bind(transceiver);
   transceiver.read = (buffer: unknown, moreData: { value: boolean }) => {
     // A socket error or close must still reach the runtime (the original read throws it).
     if (
@@ -245,7 +258,7 @@ export function createIncomingConnection(
   // socket at the first reply and uncork on the next turn, so the burst's replies leave in one
   // writev instead of one syscall each (a profile under load showed ~half the server's time in
   // per-reply writes). A lone request is written at once: no latency added.
-  const write = transceiver.write.bind(transceiver);
+  const write = fastPaths ? pooledWrite(transceiver) : transceiver.write.bind(transceiver);
   transceiver.write = (byteBuffer: unknown) => {
     if (socket.writableCorked === 0 && transceiver._readBuffers.length > 0 && !socket.destroyed) {
       socket.cork();
@@ -253,6 +266,12 @@ export function createIncomingConnection(
     }
     return write(byteBuffer);
   };
+
+  if (fastPaths) {
+    drainBufferedRequests(connection);
+    recycleMessageBuffers(connection);
+    cacheServantLookups((adapter as Any).getServantManager());
+  }
 
   // Same wiring as the runtime's outgoing sockets: close/error are deferred so they never run
   // inside a write() call (see the runtime's TcpTransceiver).
@@ -283,6 +302,289 @@ export function createIncomingConnection(
     closeForcefully: () => void connection.close(Ice.ConnectionClose.Forcefully),
     finished: () => Promise.resolve(connection.waitUntilFinished()).then(() => undefined),
     queuedReadBytes,
+  };
+}
+
+/*
+ * Per-call fast paths. A profile of the bench server under load (bench/README.md, Findings) put
+ * most of the CPU per call in the runtime's generic machinery rather than in the protocol: one
+ * event-loop turn and one write syscall per request, a fresh ArrayBuffer per reply write,
+ * Identity hashing for every servant lookup, UTF-8 round trips through escape/decodeURIComponent
+ * for every string. Each helper below replaces one of those with a cheaper equivalent that keeps
+ * the runtime's observable behaviour (bytes on the wire, errors raised, ordering).
+ */
+
+let fastPaths = true;
+
+/**
+ * Turns the per-call fast paths off for connections created from now on (the bench's "before"
+ * figures). Process-wide patches already installed stay; call this before the first adapter.
+ */
+export function setServerFastPaths(enabled: boolean): void {
+  fastPaths = enabled;
+}
+
+/**
+ * Messages one read turn may parse and dispatch before yielding to other connections: a typical
+ * pipelined burst (the bench client keeps 16 in flight per connection). A longer turn keeps
+ * more garbage alive at once; under the backpressure flood test the drain already raises peak
+ * RSS (~100 vs ~88 MB, V8 growing its young generation).
+ */
+const MAX_MESSAGES_PER_TURN = 16;
+
+/**
+ * The runtime parses one message per message() call and schedules the next with setImmediate
+ * ("don't tie up the thread"), so a burst of 16 pipelined requests costs 16 event-loop turns and
+ * its replies leave in separate writes. Here the same calls run back to back in one turn, up to
+ * MAX_MESSAGES_PER_TURN, then the runtime's own rescheduling takes over. The runtime decides
+ * to reschedule by reading `_hasMoreData.value` at the end of message(); while we drain, that read
+ * answers false and records the request, and we make the call it would have scheduled.
+ * Synchronous dispatches still reply in request order; flow control still applies per message
+ * (the gates live in transceiver.read).
+ */
+function drainBufferedRequests(connection: Any): void {
+  const { Timer } = internals();
+  const message = connection.message.bind(connection);
+  let draining = false;
+  let wantsMore = false;
+  let more = false;
+  connection._hasMoreData = {
+    get value(): boolean {
+      if (draining && more) {
+        wantsMore = true;
+        return false;
+      }
+      return more;
+    },
+    set value(v: boolean) {
+      more = v;
+    },
+  };
+  connection.message = (operation: number): void => {
+    if (draining) return void message(operation); // re-entered from a dispatch: the outer loop continues
+    draining = true;
+    try {
+      for (let n = 1; ; n++) {
+        wantsMore = false;
+        message(operation);
+        if (!wantsMore) return;
+        if (n >= MAX_MESSAGES_PER_TURN) {
+          Timer.setImmediate(() => connection.message(SocketOperationRead));
+          return;
+        }
+        operation = SocketOperationRead;
+      }
+    } finally {
+      draining = false;
+    }
+  };
+}
+
+/**
+ * The runtime's TcpTransceiver.read wraps the target ArrayBuffer in a new Node Buffer on every
+ * call (twice per message: header, then body). Same copy, with the view reused while the
+ * target stays the same.
+ */
+function copyingRead(transceiver: Any): (byteBuffer: Any, moreData: { value: boolean }) => boolean {
+  let target: ArrayBuffer | null = null;
+  let view = new Uint8Array(0);
+  return (byteBuffer, moreData) => {
+    if (transceiver._exception) throw transceiver._exception;
+    moreData.value = false;
+    const buffers: Buffer[] = transceiver._readBuffers;
+    if (buffers.length === 0) return false; // no data available
+    if (byteBuffer.b !== target) {
+      target = byteBuffer.b as ArrayBuffer;
+      view = new Uint8Array(target);
+    }
+    while (byteBuffer.remaining > 0) {
+      const source = buffers[0]!;
+      const start: number = transceiver._readPosition;
+      const n = Math.min(source.length - start, byteBuffer.remaining);
+      source.copy(view, byteBuffer.position, start, start + n);
+      byteBuffer.position += n;
+      if (start + n === source.length) {
+        transceiver._readPosition = 0;
+        buffers.shift();
+        if (buffers.length === 0) break;
+      } else {
+        transceiver._readPosition = start + n;
+      }
+    }
+    moreData.value = buffers.length > 0;
+    return byteBuffer.remaining === 0;
+  };
+}
+
+/**
+ * The runtime's TcpTransceiver.write copies every outgoing message with ArrayBuffer.slice (a new
+ * backing store per reply, then GC'd). Copy into Buffer.allocUnsafe instead: Node carves small
+ * buffers out of a shared 8 KiB slab. Same packet splitting and completion callback.
+ */
+function pooledWrite(transceiver: Any): (byteBuffer: Any) => boolean {
+  return (byteBuffer) => {
+    if (transceiver._exception) throw transceiver._exception;
+    const maxPacket: number = transceiver._maxSendPacketSize;
+    while (byteBuffer.remaining > 0) {
+      const size: number = maxPacket > 0 ? Math.min(maxPacket, byteBuffer.remaining) : byteBuffer.remaining;
+      const chunk = Buffer.allocUnsafe(size);
+      chunk.set(new Uint8Array(byteBuffer.b as ArrayBuffer, byteBuffer.position, size));
+      byteBuffer.position += size;
+      let sync = true;
+      sync = transceiver._fd.write(chunk, () => {
+        if (!sync) transceiver._bytesWrittenCallback();
+      });
+      if (!sync) return false; // the callback resumes the runtime's writer
+    }
+    return true;
+  };
+}
+
+/** The runtime's smallest stream buffer: every request and reply that fits gets one. */
+const SMALL_BUFFER_BYTES = 1024;
+/** Small stream buffers given back by server connections, zero-filled, ready for reuse. */
+const smallBufferPool: DataView[] = [];
+const SMALL_BUFFER_POOL_MAX = 256;
+
+/** Gives a dead small stream buffer to the pool; `buffer` (an Ice.Buffer) no longer holds it. */
+function recycleSmallBuffer(buffer: Any, view: DataView): void {
+  buffer.clear(); // a late access would now fail loudly instead of reading another message's bytes
+  if (smallBufferPool.length >= SMALL_BUFFER_POOL_MAX) return;
+  new Uint8Array(view.buffer).fill(0); // as good as new: the runtime's buffers start zeroed
+  smallBufferPool.push(view);
+}
+
+/**
+ * Every request and every reply gets a fresh 1 KiB ArrayBuffer (plus a DataView) from the
+ * runtime, which V8 allocates and frees slowly (~12 % of the server's time under load). A server
+ * connection knows two points where such a buffer is provably dead, and gives it back there:
+ * - a request message, once invokeAll() returns: the runtime unmarshals every argument
+ *   synchronously (copying bytes out) before the servant runs, and never reads it again;
+ * - a reply, once sendResponse() has written it whole: our write copied it into a Node buffer.
+ *   A reply queued behind a blocked socket is moved to another stream first; not recycled.
+ * Buffer.reserve (patched process-wide in installProcessFastPaths) takes from this pool.
+ */
+function recycleMessageBuffers(connection: Any): void {
+  const invokeAll = connection.invokeAll.bind(connection);
+  connection.invokeAll = (stream: Any, ...rest: unknown[]): void => {
+    const buffer = stream._buf;
+    const view: DataView | null = buffer.v;
+    invokeAll(stream, ...rest);
+    if (view !== null && buffer.v === view && view.byteLength === SMALL_BUFFER_BYTES) recycleSmallBuffer(buffer, view);
+  };
+  const sendResponse = connection.sendResponse.bind(connection);
+  connection.sendResponse = (stream: Any): void => {
+    const buffer = stream._buf;
+    const view: DataView | null = buffer.v;
+    sendResponse(stream);
+    if (
+      view !== null &&
+      stream._buf === buffer &&
+      buffer.v === view &&
+      buffer.remaining === 0 &&
+      view.byteLength === SMALL_BUFFER_BYTES
+    ) {
+      recycleSmallBuffer(buffer, view);
+    }
+  };
+}
+
+const cachedServantManagers = new WeakSet<object>();
+
+/**
+ * Servants are found in a map keyed by Ice.Identity, which hashes and compares the struct
+ * generically (for..in over its fields) on every request. Cache the identity's facet map in
+ * plain Maps keyed by category and name; any add or remove on the servant manager clears the
+ * cache, so lookups answer exactly as the runtime's. Only hits are cached (unknown identities,
+ * default servants and locators take the runtime's path every time).
+ */
+function cacheServantLookups(servantManager: Any): void {
+  if (cachedServantManagers.has(servantManager)) return;
+  cachedServantManagers.add(servantManager);
+  const byCategory = new Map<string, Map<string, Map<string, unknown>>>();
+  const findServant = servantManager.findServant.bind(servantManager);
+  servantManager.findServant = (ident: Ice.Identity, facet: string | null): unknown => {
+    const facets = byCategory.get(ident.category)?.get(ident.name);
+    if (facets !== undefined) return facets.get(facet ?? "") ?? null;
+    const found = servantManager._servantMapMap.get(ident) as Map<string, unknown> | undefined;
+    if (found !== undefined) {
+      let names = byCategory.get(ident.category);
+      if (names === undefined) byCategory.set(ident.category, (names = new Map()));
+      names.set(ident.name, found);
+    }
+    return findServant(ident, facet);
+  };
+  for (const method of ["addServant", "removeServant", "removeAllFacets", "destroy"]) {
+    const original = servantManager[method];
+    servantManager[method] = function (this: Any, ...args: unknown[]) {
+      byCategory.clear();
+      return original.apply(this, args);
+    };
+  }
+}
+
+let processFastPathsInstalled = false;
+
+/**
+ * Process-wide replacements on runtime prototypes (they serve client calls too), each answering
+ * exactly as the original:
+ * - strings are decoded with escape/decodeURIComponent and encoded with
+ *   unescape/encodeURIComponent; for pure ASCII (identities, operation names, most arguments)
+ *   bytes and characters are the same, so copy them directly; anything else, and any error, stays
+ *   on the original path;
+ * - EncodingVersion.equals (twice per request) is the generic struct comparison (for..in);
+ *   compare its two fields;
+ * - Buffer.reserve takes a new small buffer from the pool fed by recycleMessageBuffers (zeroed,
+ *   same size) before allocating one.
+ */
+function installProcessFastPaths(): void {
+  if (processFastPathsInstalled) return;
+  processFastPathsInstalled = true;
+  const { Buffer: IceBuffer, EncodingVersion } = internals();
+  const proto = IceBuffer.prototype;
+  const getString = proto.getString;
+  proto.getString = function (this: Any, length: number): string {
+    const start: number = this._position;
+    if (start + length <= this._limit) {
+      const data: DataView = this.v;
+      let s = "";
+      let i = 0;
+      for (; i < length; i++) {
+        const c = data.getUint8(start + i);
+        if (c > 0x7f) break;
+        s += String.fromCharCode(c);
+      }
+      if (i === length) {
+        this._position = start + length;
+        return s;
+      }
+    }
+    return getString.call(this, length);
+  };
+  const writeString = proto.writeString;
+  proto.writeString = function (this: Any, stream: Any, v: string): void {
+    const n = v.length;
+    for (let i = 0; i < n; i++) if (v.charCodeAt(i) > 0x7f) return writeString.call(this, stream, v);
+    stream.writeSize(n);
+    stream.expand(n);
+    this.putString(v, n);
+  };
+  const reserve = proto.reserve;
+  proto.reserve = function (this: Any, n: number): void {
+    // A new small buffer (what reserve would allocate: max(1024, n) bytes) from the pool, if any.
+    if (this.b === null && n > 0 && n <= SMALL_BUFFER_BYTES && smallBufferPool.length > 0) {
+      const view = smallBufferPool.pop()!;
+      this.b = view.buffer;
+      this.v = view;
+      return;
+    }
+    reserve.call(this, n);
+  };
+  EncodingVersion.prototype.equals = function (this: Ice.EncodingVersion, other: unknown): boolean {
+    if (this === other) return true;
+    if (other === null || other === undefined) return false;
+    const o = other as Ice.EncodingVersion;
+    return this.major === o.major && this.minor === o.minor;
   };
 }
 
