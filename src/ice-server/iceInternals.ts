@@ -314,7 +314,8 @@ export function createIncomingConnection(
  * the runtime's observable behaviour (bytes on the wire, errors raised, ordering).
  */
 
-let fastPaths = true;
+/** ICEFLIX_SERVER_FAST_PATHS=0 turns them off for a whole process (a field escape hatch, and for comparisons). */
+let fastPaths = process.env.ICEFLIX_SERVER_FAST_PATHS !== "0";
 
 /**
  * Turns the per-call fast paths off for connections created from now on (the bench's "before"

@@ -148,4 +148,30 @@ export class StorageHealth {
     this.log?.info({ file: this.path, was: this.#failing }, `${this.what} ${this.path}: writable again`);
     this.#failing = undefined;
   }
+
+  /**
+   * Runs a write on the SQLite `db` at this path. A storage fault leaves no transaction open (a
+   * failed COMMIT may), is logged once, and is thrown as a StorageFault naming the file (nothing
+   * changed); other errors pass unchanged.
+   */
+  write<T>(db: { readonly inTransaction: boolean; exec(sql: string): unknown }, action: string, write: () => T): T {
+    let result: T;
+    try {
+      result = write();
+    } catch (e) {
+      const fault = toStorageFault(e, this.path, action);
+      if (!fault) throw e;
+      if (db.inTransaction) {
+        try {
+          db.exec("ROLLBACK");
+        } catch {
+          // SQLite already rolled it back
+        }
+      }
+      this.failed(fault);
+      throw fault;
+    }
+    this.succeeded();
+    return result;
+  }
 }

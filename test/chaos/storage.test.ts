@@ -20,7 +20,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
@@ -30,7 +30,8 @@ import { startTestBroker, type TestBroker } from "../helpers/broker.js";
 import { startIceflix, type ReadyProcess } from "../helpers/processes.js";
 import { IN_CI } from "../helpers/tools.js";
 import { waitFor } from "../helpers/waitFor.js";
-import { iceflix, type LogLine } from "./lib/deployment.js";
+import { iceflix } from "./lib/deployment.js";
+import { logEntries } from "../helpers/logFiles.js";
 import { errorKind, newCommunicator, sha256hex } from "./lib/client.js";
 import { figure } from "./lib/figures.js";
 
@@ -84,19 +85,6 @@ function unfill(dir: string): void {
   for (const f of readdirSync(dir)) if (f.startsWith("filler-")) rmSync(join(dir, f));
 }
 
-function logLines(file: string): LogLine[] {
-  if (!existsSync(file)) return [];
-  return readFileSync(file, "utf8")
-    .split("\n")
-    .filter((l) => l.startsWith("{"))
-    .flatMap((l) => {
-      try {
-        return [JSON.parse(l) as LogLine];
-      } catch {
-        return [];
-      }
-    });
-}
 
 function integrity(file: string): string {
   const db = new Database(file, { readonly: true, fileMustExist: true });
@@ -248,11 +236,11 @@ describe("chaos: storage faults (disk full, read-only data folder)", { timeout: 
     await assertAckedState("while full");
     assert.equal((await catalog().getTilesByName("", false)).length, 3, "searches work while full");
     const catalogDb = join(data, "catalog.db");
-    const fullLines = logLines(join(logs, "catalog.log")).filter((l) => l.condition === "full" && l.level === 50);
+    const fullLines = logEntries(join(logs, "catalog.log")).filter((l) => l.condition === "full" && l.level === 50);
     assert.equal(fullLines.length, 1, `one log line for the full disk: ${JSON.stringify(fullLines)}`);
     assert.match(String(fullLines[0]!.msg), new RegExp(`catalog DB ${catalogDb}: storage full \\(SQLITE_FULL\\)`));
     assert.equal(
-      logLines(join(logs, "catalog.log")).filter((l) => l.level === 50 && l.err).length,
+      logEntries(join(logs, "catalog.log")).filter((l) => l.level === 50 && l.err).length,
       0,
       "no stack logged for refused edits",
     );
@@ -271,7 +259,7 @@ describe("chaos: storage faults (disk full, read-only data folder)", { timeout: 
       5000,
     );
     assert.equal(relogin, "ok");
-    const authFull = logLines(join(logs, "auth.log")).filter((l) => l.condition === "full" && l.level === 50);
+    const authFull = logEntries(join(logs, "auth.log")).filter((l) => l.condition === "full" && l.level === 50);
     assert.equal(authFull.length, 1, `one users-DB line: ${JSON.stringify(authFull)}`);
     assert.match(String(authFull[0]!.msg), /users DB .*users\.db: storage full \(SQLITE_FULL\); login throttling is kept in memory/);
     const userAdd = await iceflix(["user", "add", "bob", "--data", data, "--password-stdin"], "bob-pw\n");
@@ -287,7 +275,7 @@ describe("chaos: storage faults (disk full, read-only data folder)", { timeout: 
     // old file intact, no temporary file); the catalog cannot store the title yet.
     writeFileSync(join(media, "clip-new.bin"), randomBytes(16 * 1024));
     const streamingLog = join(logs, "streaming.log");
-    await waitFor("the provider warns about the hash cache", () => logLines(streamingLog).filter((l) => String(l.msg).startsWith("cannot save the hash cache")).length, (n) => n >= 1, 10_000);
+    await waitFor("the provider warns about the hash cache", () => logEntries(streamingLog).filter((l) => String(l.msg).startsWith("cannot save the hash cache")).length, (n) => n >= 1, 10_000);
     assert.equal(readFileSync(join(data, "hash-cache.json"), "utf8"), cacheBefore, "hash cache intact");
     assert.deepEqual(readdirSync(data).filter((f) => f.endsWith(".tmp")), [], "no temporary file left");
     assert.equal((await catalog().getTilesByName("", false)).length, 3, "the new title cannot be stored while full");
@@ -300,8 +288,8 @@ describe("chaos: storage faults (disk full, read-only data folder)", { timeout: 
     acked.get(ids[0]!)!.name = after;
     assert.deepEqual(await catalog().getTilesByName(after, true), [ids[0]]);
     await waitFor("the new title stored once space is freed", () => catalog().getTilesByName("clip-new", false), (v) => v.length === 1, 10_000);
-    assert.ok(logLines(join(logs, "catalog.log")).some((l) => String(l.msg).endsWith("writable again")));
-    assert.equal(logLines(streamingLog).filter((l) => String(l.msg).startsWith("cannot save the hash cache")).length, 1, "warned once");
+    assert.ok(logEntries(join(logs, "catalog.log")).some((l) => String(l.msg).endsWith("writable again")));
+    assert.equal(logEntries(streamingLog).filter((l) => String(l.msg).startsWith("cannot save the hash cache")).length, 1, "warned once");
     await assertAckedState("after space freed");
     const newUser = await iceflix(["user", "add", "bob", "--data", data, "--password-stdin"], "bob-pw\n");
     assert.equal(newUser.code, 0, newUser.stderr);
@@ -339,7 +327,7 @@ describe("chaos: storage faults (disk full, read-only data folder)", { timeout: 
       const provider = IceFlix.StreamProviderPrx.uncheckedCast(communicator.stringToProxy(streaming.ready.proxy));
       await waitFor("the provider serves", () => provider.isAvailable(ids[1]!), (v) => v, 10_000);
       const roWarnings = () =>
-        logLines(join(logs, "streaming.log")).filter((l) => String(l.msg).startsWith("cannot save the hash cache") && l.condition === "read-only").length;
+        logEntries(join(logs, "streaming.log")).filter((l) => String(l.msg).startsWith("cannot save the hash cache") && l.condition === "read-only").length;
       await waitFor("the provider warns once that its hash cache is read-only", roWarnings, (n) => n >= 1, 10_000);
       await stop("streaming");
       assert.equal(roWarnings(), 1);

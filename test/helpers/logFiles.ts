@@ -1,14 +1,22 @@
 /** A component's JSON log file (pino lines, as `--logFile` receives them), read by tests. */
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 
 export type LogLine = Record<string, unknown> & { level?: number; msg?: string };
 
+/** The JSON lines of a log file; none when it does not exist (yet); a torn last line is skipped. */
 export function logEntries(file: string): LogLine[] {
+  if (!existsSync(file)) return [];
   return readFileSync(file, "utf8")
     .split("\n")
     .filter((l) => l.startsWith("{"))
-    .map((l) => JSON.parse(l) as LogLine);
+    .flatMap((l) => {
+      try {
+        return [JSON.parse(l) as LogLine];
+      } catch {
+        return [];
+      }
+    });
 }
 
 /** The lines with this message. */

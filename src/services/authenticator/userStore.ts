@@ -199,23 +199,6 @@ export class UserStore {
 
   /** Runs a write; a storage fault is thrown as a StorageFault (nothing changed) and logged once. */
   #write<T>(write: () => T): T {
-    let result: T;
-    try {
-      result = write();
-    } catch (e) {
-      const fault = toStorageFault(e, this.#file, "cannot write the users DB");
-      if (!fault) throw e;
-      if (this.#db.inTransaction) {
-        try {
-          this.#db.exec("ROLLBACK");
-        } catch {
-          // SQLite already rolled it back
-        }
-      }
-      this.#health.failed(fault);
-      throw fault;
-    }
-    this.#health.succeeded();
-    return result;
+    return this.#health.write(this.#db, "cannot write the users DB", write);
   }
 }

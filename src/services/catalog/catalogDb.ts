@@ -203,24 +203,9 @@ export class CatalogDb {
    * is thrown as a StorageFault (logged once per condition).
    */
   #write<T>(change: (rev: number) => T): T {
-    let result: T;
-    try {
-      result = this.#db.transaction(() => change((this.#sql.maxRev.get() as { rev: number }).rev + 1)).immediate();
-    } catch (e) {
-      const fault = toStorageFault(e, this.#file, "cannot write the catalog DB");
-      if (!fault) throw e;
-      // better-sqlite3 rolls back when it can; a failed COMMIT may leave the transaction open.
-      if (this.#db.inTransaction) {
-        try {
-          this.#db.exec("ROLLBACK");
-        } catch {
-          // SQLite already rolled it back
-        }
-      }
-      this.#health.failed(fault);
-      throw fault;
-    }
-    this.#health.succeeded();
+    const result = this.#health.write(this.#db, "cannot write the catalog DB", () =>
+      this.#db.transaction(() => change((this.#sql.maxRev.get() as { rev: number }).rev + 1)).immediate(),
+    );
     this.#refresh();
     return result;
   }

@@ -14,6 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Ice, IceFlix, IceFlixExt } from "../../../src/slice/index.js";
 import { freeBasePort } from "../../helpers/broker.js";
+import { logEntries } from "../../helpers/logFiles.js";
 import { DIST, ICEFLIX_BIN } from "../../helpers/processes.js";
 import { waitFor } from "../../helpers/waitFor.js";
 import { mainPrx, newCommunicator } from "./client.js";
@@ -276,19 +277,9 @@ export class Deployment {
 
   /** The JSON lines of a component's log (`<data>/logs/<name>.log`). */
   log(name: string): LogLine[] {
-    const file = join(this.data, "logs", `${name}.log`);
-    if (!existsSync(file)) return [];
-    return readFileSync(file, "utf8")
-      .split("\n")
-      .filter((l) => l.startsWith("{"))
-      .flatMap((l) => {
-        try {
-          return [JSON.parse(l) as LogLine];
-        } catch {
-          return [];
-        }
-      });
+    return logEntries(join(this.data, "logs", `${name}.log`)) as LogLine[];
   }
+
 
   /** "event dropped" lines of a component's log, counted as topic → reason → n. */
   droppedEvents(name: string): Record<string, Record<string, number>> {
