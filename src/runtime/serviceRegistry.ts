@@ -3,7 +3,10 @@
  * StreamProvider: de-duplicated by announced id, handed out round-robin, each candidate pinged
  * (bounded by the call timeout) before it is handed out and removed if the ping fails. Instances
  * silent for `silentAfterMs` are pinged by sweep() and removed only if that fails (other
- * implementations announce once).
+ * implementations announce once). An instance removed because it stopped answering is pinged
+ * again by sweep() for a while (LOST_RECHECK_PERIODS × silentAfterMs) and re-registered when it
+ * answers: after a network partition heals, its announcements may stay stuck behind the broker's
+ * own connection to us for seconds, its ping through a fresh connection is not.
  */
 import { EventEmitter } from "node:events";
 import { Ice } from "../slice/index.js";
@@ -24,6 +27,9 @@ export interface RegisteredInstance<P> {
  * off (a catalog's reannounceMedia and the newMedia that follow), take a moment to arrive.
  */
 export const WARM_UP_MARGIN_MS = 1000;
+
+/** How long (in silentAfterMs) an instance that stopped answering is still re-pinged by sweep(). */
+export const LOST_RECHECK_PERIODS = 2;
 
 export interface ServiceRegistryOptions {
   /** Bound of each liveness ping. */
@@ -50,6 +56,8 @@ export class ServiceRegistry<P extends Ice.ObjectPrx> extends EventEmitter<Regis
   readonly #instances = new Map<string, { id: string; proxy: P; lastSeen: number; healthy: boolean }>();
   readonly #options: ServiceRegistryOptions;
   readonly #warmUntil: number;
+  /** Instances removed for not answering, by id: re-pinged by sweep() until lostAt + the recheck window. */
+  readonly #lost = new Map<string, { proxy: P; lostAt: number }>();
   #cursor = 0;
 
   constructor(kind: string, options: ServiceRegistryOptions) {
@@ -67,6 +75,7 @@ export class ServiceRegistry<P extends Ice.ObjectPrx> extends EventEmitter<Regis
 
   /** Records an announcement; returns true when the id was not known. */
   announce(id: string, proxy: P, now = Date.now()): boolean {
+    this.#lost.delete(id);
     const known = this.#instances.get(id);
     if (known) {
       known.proxy = proxy;
@@ -79,6 +88,7 @@ export class ServiceRegistry<P extends Ice.ObjectPrx> extends EventEmitter<Regis
     for (const other of [...this.#instances.values()]) {
       if (other.proxy.toString() === text) this.remove(other.id, `replaced by ${id} on the same endpoint`);
     }
+    for (const [lostId, lost] of this.#lost) if (lost.proxy.toString() === text) this.#lost.delete(lostId);
     const entry = { id, proxy, lastSeen: now, healthy: true };
     this.#instances.set(id, entry);
     this.#options.log.info({ kind: this.kind, id, proxy: proxy.toString() }, "instance registered");
@@ -92,6 +102,14 @@ export class ServiceRegistry<P extends Ice.ObjectPrx> extends EventEmitter<Regis
     this.#instances.delete(id);
     this.#options.log.warn({ kind: this.kind, id, reason }, "instance removed");
     this.emit("removed", { ...entry }, reason);
+  }
+
+  /** Removes an instance that did not answer; sweep() keeps pinging it for a while (see above). */
+  removeUnanswering(id: string, reason: string, now = Date.now()): void {
+    const entry = this.#instances.get(id);
+    if (!entry) return;
+    this.remove(id, reason);
+    this.#lost.set(id, { proxy: entry.proxy, lostAt: now });
   }
 
   get size(): number {
@@ -150,7 +168,7 @@ export class ServiceRegistry<P extends Ice.ObjectPrx> extends EventEmitter<Regis
         return entry.proxy;
       }
       entry.healthy = false;
-      this.remove(entry.id, "liveness ping failed");
+      this.removeUnanswering(entry.id, "liveness ping failed");
     }
     return undefined;
   }
@@ -162,7 +180,28 @@ export class ServiceRegistry<P extends Ice.ObjectPrx> extends EventEmitter<Regis
       silent.map(async (entry) => {
         const alive = await this.#isAlive(entry.proxy);
         entry.healthy = alive;
-        if (!alive) this.remove(entry.id, `silent for ${Math.round((now - entry.lastSeen) / 1000)} s and not answering`);
+        if (!alive) this.removeUnanswering(entry.id, `silent for ${Math.round((now - entry.lastSeen) / 1000)} s and not answering`, now);
+      }),
+    );
+    await this.#recheckLost(now);
+  }
+
+  /** Pings the instances lost recently; one that answers again is registered again. */
+  async #recheckLost(now: number): Promise<void> {
+    const windowMs = LOST_RECHECK_PERIODS * this.#options.silentAfterMs;
+    const registered = new Set([...this.#instances.values()].map((e) => e.proxy.toString()));
+    const candidates = [...this.#lost].filter(([id, lost]) => {
+      // Forgotten when too old, or when its endpoint now serves another id (a restarted process).
+      const keep = now - lost.lostAt <= windowMs && !registered.has(lost.proxy.toString());
+      if (!keep) this.#lost.delete(id);
+      return keep;
+    });
+    await Promise.all(
+      candidates.map(async ([id, lost]) => {
+        if (!(await this.#isAlive(lost.proxy)) || this.#lost.get(id) !== lost) return;
+        this.#lost.delete(id);
+        this.#options.log.info({ kind: this.kind, id }, "instance answers again");
+        this.announce(id, lost.proxy);
       }),
     );
   }

@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Ice } from "../../src/slice/index.js";
-import { ServiceRegistry } from "../../src/runtime/serviceRegistry.js";
+import { LOST_RECHECK_PERIODS, ServiceRegistry } from "../../src/runtime/serviceRegistry.js";
 import { createLogger } from "../../src/runtime/logger.js";
 
 /** A stand-in proxy: ice_ping succeeds while `alive`. */
@@ -80,6 +80,42 @@ describe("ServiceRegistry", () => {
     assert.deepEqual(r.list().map((i) => i.id).sort(), ["quiet-alive", "recent"]);
     assert.equal(recent.pings, 0);
     assert.equal(quietAlive.pings, 1);
+  });
+
+  it("an instance removed for not answering is re-pinged by sweep() for a while and comes back when it answers", async () => {
+    const r = new ServiceRegistry<Ice.ObjectPrx>("auth", { ...options, silentAfterMs: 1000 });
+    const cut = { alive: true, pings: 0 };
+    r.announce("cut", fakeProxy("C", cut), 0);
+    const added: string[] = [];
+    r.on("added", (i) => added.push(i.id));
+    cut.alive = false; // the link goes down
+    await r.sweep(1500); // silent and not answering: removed
+    assert.equal(r.size, 0);
+    await r.sweep(2000); // still down: stays out
+    assert.equal(r.size, 0);
+    cut.alive = true; // the link heals, its announcements have not come through yet
+    await r.sweep(2500);
+    assert.deepEqual(r.list().map((i) => i.id), ["cut"], "registered again by the sweep's ping");
+    assert.deepEqual(added, ["cut"]);
+  });
+
+  it("a lost instance is forgotten after the recheck window, or when its endpoint serves another id", async () => {
+    const r = new ServiceRegistry<Ice.ObjectPrx>("auth", { ...options, silentAfterMs: 1000 });
+    const old = { alive: true, pings: 0 };
+    r.announce("old", fakeProxy("O", old), 0);
+    old.alive = false;
+    await r.sweep(1000);
+    old.alive = true;
+    await r.sweep(1000 + LOST_RECHECK_PERIODS * 1000 + 1); // too late
+    assert.equal(r.size, 0);
+
+    const slot = { alive: false, pings: 0 };
+    r.announce("before-restart", fakeProxy("S", slot), 0);
+    await r.sweep(1000);
+    slot.alive = true;
+    r.announce("after-restart", fakeProxy("S", slot), 1100); // the restarted process, new id, same endpoint
+    await r.sweep(1200);
+    assert.deepEqual(r.list().map((i) => i.id), ["after-restart"], "the old id does not come back on the new process");
   });
 });
 

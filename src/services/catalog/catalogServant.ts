@@ -128,7 +128,7 @@ export class MediaCatalogI extends IceFlix.MediaCatalog {
         }
         if (!(e instanceof Ice.LocalException)) throw e;
         // Removal tells every listener (the availability map among them) that it is gone.
-        this.deps.providers.remove(providerId, "liveness check (isAvailable) failed");
+        this.deps.providers.removeUnanswering(providerId, "liveness check (isAvailable) failed");
       }
     }
     return undefined;
