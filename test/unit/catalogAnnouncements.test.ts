@@ -137,7 +137,8 @@ describe("MediaAvailability", () => {
     a.add(mid(2), "p2");
     const firsts = [a.providersInTurn(mid(1))[0], a.providersInTurn(mid(1))[0], a.providersInTurn(mid(1))[0]];
     assert.deepEqual(firsts, ["p1", "p2", "p1"]);
-    a.removeProvider("p2");
+    assert.deepEqual(a.removeProvider("p2").sort(), [mid(1), mid(2)].sort(), "what it served, for a provider that comes back");
+    assert.deepEqual(a.removeProvider("p2"), []);
     assert.deepEqual(a.providersInTurn(mid(1)), ["p1"]);
     assert.deepEqual(a.providersInTurn(mid(2)), []);
     assert.equal(a.mediaCount("p2"), 0);

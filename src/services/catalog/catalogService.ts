@@ -37,6 +37,9 @@ export function catalogOptions(props: Ice.Properties): CatalogOptions {
   return { maxResults: intProperty(props, PROP.catalogMaxResults, 10_000, 1, MAX_RESULTS_LIMIT) };
 }
 
+/** Removed providers whose media are remembered, in case they answer again. */
+const MAX_LOST_PROVIDERS = 64;
+
 export class CatalogService extends ServiceLifecycle<IceFlix.MediaCatalogPrx> {
   readonly authenticators: ServiceRegistry<IceFlix.AuthenticatorPrx>;
   readonly providers: ServiceRegistry<IceFlix.StreamProviderPrx>;
@@ -109,6 +112,12 @@ export class CatalogService extends ServiceLifecycle<IceFlix.MediaCatalogPrx> {
 
   /** A provider we did not know: apply what it announced before, and ask it for everything. */
   #onProviderAdded = (instance: RegisteredInstance<IceFlix.StreamProviderPrx>): void => {
+    // A provider back after it stopped answering (a healed partition): its media are offered again
+    // at once, since its newMedia may arrive late through the broker; getTile asks isAvailable
+    // before handing it out, so a pair it no longer serves is dropped at first use.
+    const media = this.#mediaOfLost.get(instance.id) ?? [];
+    this.#mediaOfLost.delete(instance.id);
+    for (const mediaId of media) this.availability.add(mediaId, instance.id);
     this.#announcements?.providerLearned(instance.id);
     instance.proxy
       .ice_invocationTimeout(this.ctx.settings.callTimeoutMs)
@@ -116,8 +125,14 @@ export class CatalogService extends ServiceLifecycle<IceFlix.MediaCatalogPrx> {
       .catch((e: unknown) => this.ctx.log.warn({ providerId: instance.id, error: String(e) }, "reannounceMedia failed"));
   };
 
+  /** Media of removed providers, by provider id (most recent MAX_LOST_PROVIDERS), for #onProviderAdded. */
+  readonly #mediaOfLost = new Map<string, string[]>();
+
   #onProviderRemoved = (instance: RegisteredInstance<IceFlix.StreamProviderPrx>): void => {
-    this.availability.removeProvider(instance.id);
+    const media = this.availability.removeProvider(instance.id);
+    if (media.length === 0) return;
+    this.#mediaOfLost.set(instance.id, media);
+    if (this.#mediaOfLost.size > MAX_LOST_PROVIDERS) this.#mediaOfLost.delete(this.#mediaOfLost.keys().next().value!);
   };
 
 }

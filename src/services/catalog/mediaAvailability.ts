@@ -32,10 +32,13 @@ export class MediaAvailability {
     });
   }
 
-  /** Forgets a provider; its media stay known (and searchable) but may become unavailable. */
-  removeProvider(providerId: string): void {
+  /**
+   * Forgets a provider; its media stay known (and searchable) but may become unavailable.
+   * Returns the media ids it was serving.
+   */
+  removeProvider(providerId: string): string[] {
     const media = this.#mediaOf.get(providerId);
-    if (!media) return;
+    if (!media) return [];
     this.#mediaOf.delete(providerId);
     for (const mediaId of media) {
       const providers = this.#providersOf.get(mediaId);
@@ -45,6 +48,7 @@ export class MediaAvailability {
         this.#cursor.delete(mediaId);
       }
     }
+    return [...media];
   }
 
   /**
