@@ -83,6 +83,27 @@ export function startIceflix(args: string[], options: { timeoutMs?: number; logF
   return startReady<{ proxy: string; pid: number }>(process.execPath, [ICEFLIX_BIN, ...args], options);
 }
 
+/**
+ * A StreamProvider (`bin/iceflix streaming`) on a free port of 127.0.0.1 that announces every
+ * second; `extra` are more `--Prop=value` arguments.
+ */
+export function startStreamingProvider(options: { topicManager: string; data: string; media: string; logFile: string; extra?: string[] }) {
+  return startIceflix(
+    [
+      "streaming",
+      "--data",
+      options.data,
+      "--media",
+      options.media,
+      "--StreamingAdapter.Endpoints=tcp -h 127.0.0.1 -p 0",
+      `--IceFlix.IceStorm/TopicManager=${options.topicManager}`,
+      "--IceFlix.Announce.PeriodSeconds=1",
+      ...(options.extra ?? []),
+    ],
+    { logFile: options.logFile },
+  );
+}
+
 /** Resident set size of a process in bytes (Linux /proc). */
 export async function rssBytes(pid: number): Promise<number> {
   const { readFile } = await import("node:fs/promises");

@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { ensureSecret } from "../../src/runtime/secret.js";
 import { startTestBroker, type TestBroker } from "../helpers/broker.js";
-import { ICEFLIX_BIN, startIceflix, type ReadyProcess } from "../helpers/processes.js";
+import { ICEFLIX_BIN, startStreamingProvider, type ReadyProcess } from "../helpers/processes.js";
 import { runPython, startPython } from "../helpers/python.js";
 import { requireTool } from "../helpers/tools.js";
 import { TestResources } from "../helpers/testResources.js";
@@ -94,23 +94,8 @@ async function client(providerProxy: string, steps: unknown[]): Promise<StepResu
 }
 
 async function startProvider(data: string, media: string, log: string, extra: string[] = []) {
-  return track(
-    await startIceflix(
-      [
-        "streaming",
-        "--data",
-        data,
-        "--media",
-        media,
-        "--StreamingAdapter.Endpoints=tcp -h 127.0.0.1 -p 0",
-        `--IceFlix.IceStorm/TopicManager=${broker.proxy}`,
-        "--IceFlix.Announce.PeriodSeconds=1",
-        "--IceFlix.Call.TimeoutMs=3000",
-        ...extra,
-      ],
-      { logFile: log },
-    ),
-  );
+  const extraProps = ["--IceFlix.Call.TimeoutMs=3000", ...extra];
+  return track(await startStreamingProvider({ topicManager: broker.proxy, data, media, logFile: log, extra: extraProps }));
 }
 
 async function startPeer(kind: "auth" | "catalog", secretFile: string): Promise<ReadyProcess<PeerReady>> {

@@ -26,7 +26,7 @@ import { promisify } from "node:util";
 import { Ice, IceFlix } from "../../src/slice/index.js";
 import { ensureSecret } from "../../src/runtime/secret.js";
 import { startTestBroker, type TestBroker } from "../helpers/broker.js";
-import { ICEFLIX_BIN, startIceflix, type ReadyProcess } from "../helpers/processes.js";
+import { ICEFLIX_BIN, startIceflix, startStreamingProvider, type ReadyProcess } from "../helpers/processes.js";
 import { gstLaunchFor, UdpCounter } from "../helpers/streams.js";
 import { requireTool } from "../helpers/tools.js";
 import { TestResources } from "../helpers/testResources.js";
@@ -117,23 +117,8 @@ function cli(args: string[], stdin: string): Promise<number> {
 }
 
 async function startProvider(data: string, media: string, log: string, extra: string[] = []) {
-  return track(
-    await startIceflix(
-      [
-        "streaming",
-        "--data",
-        data,
-        "--media",
-        media,
-        "--StreamingAdapter.Endpoints=tcp -h 127.0.0.1 -p 0",
-        `--IceFlix.IceStorm/TopicManager=${broker.proxy}`,
-        "--IceFlix.Announce.PeriodSeconds=1",
-        "--IceFlix.Call.TimeoutMs=3000",
-        ...extra,
-      ],
-      { logFile: log },
-    ),
-  );
+  const extraProps = ["--IceFlix.Call.TimeoutMs=3000", ...extra];
+  return track(await startStreamingProvider({ topicManager: broker.proxy, data, media, logFile: log, extra: extraProps }));
 }
 
 /** Waits until `proxy` serves `id` and knows the Authenticator (a getStream succeeds). */

@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { ensureSecret } from "../../src/runtime/secret.js";
 import { startTestBroker, type TestBroker } from "../helpers/broker.js";
-import { ICEFLIX_BIN, startIceflix, type ReadyProcess } from "../helpers/processes.js";
+import { ICEFLIX_BIN, startIceflix, startStreamingProvider, type ReadyProcess } from "../helpers/processes.js";
 import { runPython, startPython } from "../helpers/python.js";
 import { decodeFrames, freeRtpPort, gstLaunchFor, UdpCounter } from "../helpers/streams.js";
 import { requireTool } from "../helpers/tools.js";
@@ -102,21 +102,7 @@ const controllerKey = (proxy: string) => /StreamController\/([0-9a-f-]{36})/.exe
 
 /** A StreamProvider on the test's data folder (its secret: it hears the Authenticator). */
 async function startProvider(media: string, log: string) {
-  return track(
-    await startIceflix(
-      [
-        "streaming",
-        "--data",
-        dataDir,
-        "--media",
-        media,
-        "--StreamingAdapter.Endpoints=tcp -h 127.0.0.1 -p 0",
-        `--IceFlix.IceStorm/TopicManager=${broker.proxy}`,
-        "--IceFlix.Announce.PeriodSeconds=1",
-      ],
-      { logFile: log },
-    ),
-  );
+  return track(await startStreamingProvider({ topicManager: broker.proxy, data: dataDir, media, logFile: log }));
 }
 
 /** Waits until `proxy` serves `id` and has learned the Authenticator (a getStream succeeds). */
