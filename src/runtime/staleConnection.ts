@@ -15,14 +15,16 @@ export function isStuckTimeout(error: unknown): boolean {
 }
 
 /**
- * Runs `call(proxy)` on the connection `proxy` gets now, and closes that connection
+ * Runs `call(proxy)` on the connection `proxy` has or gets now, and closes that connection
  * (forcefully: a graceful close would wait on the same stuck link) if the call times out. The
  * connection is taken before the call because the runtime forgets a proxy's connection when a
  * call on it fails. Other calls still waiting on it fail at once with
  * ConnectionManuallyClosedException instead of running into their own timeout.
  */
 export async function callDroppingStuckConnection<P extends Ice.ObjectPrx, T>(proxy: P, call: (proxy: P) => PromiseLike<T>): Promise<T> {
-  const connection = await proxy.ice_getConnection();
+  // The cached connection (synchronous) when the proxy has one: this runs on every token check
+  // and publish; only a proxy not yet connected waits for ice_getConnection().
+  const connection = proxy.ice_getCachedConnection() ?? (await proxy.ice_getConnection());
   try {
     return await call(proxy);
   } catch (e) {

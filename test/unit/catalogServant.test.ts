@@ -44,6 +44,7 @@ function fakeProvider(name: string, state: ProviderState = { alive: true }): Ice
     name,
     toString: () => `StreamProvider:tcp -h 127.0.0.1 -p ${name}`,
     ice_invocationTimeout: () => prx,
+    ice_getCachedConnection: () => null,
     ice_getConnection: async () => null, // no real connection to drop
     ice_ping: async () => {
       if (!state.alive) throw new Ice.ConnectionRefusedException();
@@ -63,6 +64,7 @@ function fakeAuthenticator(): IceFlix.AuthenticatorPrx {
   const prx = {
     toString: () => "Authenticator:tcp -h 127.0.0.1 -p 1",
     ice_invocationTimeout: () => prx,
+    ice_getCachedConnection: () => null,
     ice_getConnection: async () => null, // no real connection to drop
     ice_ping: async () => {},
     isAuthorized: async (t: string) => t === "good",

@@ -10,6 +10,7 @@ function fakeProxy(name: string, state: { alive: boolean; pings: number }): Ice.
     name,
     toString: () => name,
     ice_invocationTimeout: () => prx,
+    ice_getCachedConnection: () => null,
     ice_getConnection: async () => null, // no real connection to drop
     ice_ping: async () => {
       state.pings++;

@@ -7,7 +7,7 @@ import { callDroppingStuckConnection, isStuckTimeout } from "../../src/runtime/s
 function fakeProxy() {
   const closed: unknown[] = [];
   const connection = { close: (mode: unknown) => (closed.push(mode), Promise.resolve()) };
-  const proxy = { ice_getConnection: () => Promise.resolve(connection) } as unknown as Ice.ObjectPrx;
+  const proxy = { ice_getCachedConnection: () => null, ice_getConnection: () => Promise.resolve(connection) } as unknown as Ice.ObjectPrx;
   return { proxy, closed };
 }
 
@@ -30,5 +30,16 @@ describe("callDroppingStuckConnection", () => {
     const { proxy, closed } = fakeProxy();
     assert.equal(await callDroppingStuckConnection(proxy, () => Promise.resolve(42)), 42);
     assert.deepEqual(closed, []);
+  });
+
+  it("uses the proxy's cached connection when it has one", async () => {
+    const closed: unknown[] = [];
+    const cached = { close: (mode: unknown) => (closed.push(mode), Promise.resolve()) };
+    const proxy = {
+      ice_getCachedConnection: () => cached,
+      ice_getConnection: () => Promise.reject(new Error("not called when a connection is cached")),
+    } as unknown as Ice.ObjectPrx;
+    await assert.rejects(callDroppingStuckConnection(proxy, () => Promise.reject(new Ice.InvocationTimeoutException())));
+    assert.deepEqual(closed, [Ice.ConnectionClose.Forcefully]);
   });
 });
