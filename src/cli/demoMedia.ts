@@ -6,7 +6,7 @@ import { execFile } from "node:child_process";
 import { existsSync, mkdirSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { UserStore } from "../services/authenticator/userStore.js";
-import { passwordHash } from "./password.js";
+import { passwordHash } from "../common/password.js";
 
 export const DEMO_USER = { name: "demo", password: "demo" } as const;
 

@@ -7,7 +7,7 @@ import { ConfigError, DEFAULT_PORTS, defaultDataDir, loadProperties, portsFromBa
 import type { Ice } from "../slice/index.js";
 import type { Logger } from "../runtime/logger.js";
 import type { RunningComponent } from "../runtime/lifecycle.js";
-import { CliError, EXIT } from "./exitCodes.js";
+import { CliError, EXIT } from "../common/exitCodes.js";
 import { runService } from "./runService.js";
 import { toStorageFault } from "../runtime/storageErrors.js";
 import type { UserAction } from "./commands/user.js";

@@ -7,7 +7,7 @@ import { Ice } from "../slice/index.js";
 import { createCommunicator } from "../runtime/communicator.js";
 import { createLogger, type Logger } from "../runtime/logger.js";
 import type { RunningComponent } from "../runtime/lifecycle.js";
-import { EXIT } from "./exitCodes.js";
+import { EXIT } from "../common/exitCodes.js";
 import { ConfigError } from "../runtime/config.js";
 import { EndpointConfigError } from "../ice-server/index.js";
 import { BrokerStartError } from "../broker/iceStormBroker.js";

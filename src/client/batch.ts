@@ -4,8 +4,8 @@
  * invocation (`--user U --password-stdin`). With --json, stdout carries exactly one JSON object
  * (`"ok": false` and the error on failure); messages for people go to stderr.
  */
-import { passwordHash, readPasswordFromStdin } from "../cli/password.js";
-import { EXIT } from "../cli/exitCodes.js";
+import { passwordHash, readPasswordFromStdin } from "../common/password.js";
+import { EXIT } from "../common/exitCodes.js";
 import type { ClientArgs } from "./cliArgs.js";
 import { COMMANDS, helpText } from "./commands.js";
 import { ClientError, describeError, UsageError } from "./errors.js";

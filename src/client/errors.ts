@@ -4,7 +4,7 @@
  * non-interactive form (spec §1: 0 ok, 1 error, 2 usage).
  */
 import { Ice, IceFlix, IceFlixExt } from "../slice/index.js";
-import { EXIT } from "../cli/exitCodes.js";
+import { EXIT } from "../common/exitCodes.js";
 
 export class ClientError extends Error {
   override name = "ClientError";

@@ -6,8 +6,8 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { EXIT } from "../cli/exitCodes.js";
-import { dataPaths } from "../cli/dataDir.js";
+import { EXIT } from "../common/exitCodes.js";
+import { dataPaths } from "../common/dataDir.js";
 import { ConfigError, defaultDataDir, intProperty, loadProperties, PROP } from "../runtime/config.js";
 import { createCommunicator } from "../runtime/communicator.js";
 import { createLogger } from "../runtime/logger.js";

@@ -3,7 +3,7 @@
  * connection, user, selection and playback. Errors are one line each; the prompt always comes
  * back. `exit` or Ctrl+D stop everything the session started.
  */
-import { passwordHash } from "../cli/password.js";
+import { passwordHash } from "../common/password.js";
 import { helpText } from "./commands.js";
 import { describeError } from "./errors.js";
 import { parseLine, type ParsedCommand } from "./lineParser.js";

@@ -1,6 +1,6 @@
 /** `iceflix down`: stops what `up` started from the data folder. */
-import { CliError, EXIT } from "../exitCodes.js";
-import { dataPaths, runningUpPid } from "../dataDir.js";
+import { CliError, EXIT } from "../../common/exitCodes.js";
+import { dataPaths, runningUpPid } from "../../common/dataDir.js";
 
 export async function down(data: string): Promise<number> {
   const paths = dataPaths(data);

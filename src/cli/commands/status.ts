@@ -2,8 +2,8 @@
 import { readFileSync } from "node:fs";
 import { Ice, IceFlixExt } from "../../slice/index.js";
 import { proxyText } from "../../runtime/iceValues.js";
-import { CliError, EXIT } from "../exitCodes.js";
-import { dataPaths } from "../dataDir.js";
+import { CliError, EXIT } from "../../common/exitCodes.js";
+import { dataPaths } from "../../common/dataDir.js";
 
 export async function status(data: string, json: boolean, props: Ice.Properties): Promise<number> {
   const paths = dataPaths(data);

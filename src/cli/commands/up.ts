@@ -8,8 +8,8 @@ import { existsSync, openSync, readFileSync, rmSync, writeFileSync } from "node:
 import { join } from "node:path";
 import { portsFromBase } from "../../runtime/config.js";
 import { createLogger, type Logger } from "../../runtime/logger.js";
-import { CliError, EXIT } from "../exitCodes.js";
-import { dataPaths, ensureDataDir, runningUpPid, type DataPaths } from "../dataDir.js";
+import { CliError, EXIT } from "../../common/exitCodes.js";
+import { dataPaths, ensureDataDir, runningUpPid, type DataPaths } from "../../common/dataDir.js";
 import { ensureSecret } from "../../runtime/secret.js";
 import type { Ports } from "../../runtime/config.js";
 import { DEMO_USER, ensureDemoMedia, ensureDemoUser } from "../demoMedia.js";

@@ -7,9 +7,9 @@ import { join } from "node:path";
 import { isValidUserName, UserStore, UserStoreError } from "../../services/authenticator/userStore.js";
 import { normalizePasswordHash } from "../../services/authenticator/passwordKdf.js";
 import { StorageFault, toStorageFault } from "../../runtime/storageErrors.js";
-import { CliError, EXIT } from "../exitCodes.js";
-import { dataPaths, ensureDataDir } from "../dataDir.js";
-import { askHidden, passwordHash, readPasswordFromStdin } from "../password.js";
+import { CliError, EXIT } from "../../common/exitCodes.js";
+import { dataPaths, ensureDataDir } from "../../common/dataDir.js";
+import { askHidden, passwordHash, readPasswordFromStdin } from "../../common/password.js";
 
 export type UserAction = "add" | "remove" | "passwd" | "import" | "list";
 

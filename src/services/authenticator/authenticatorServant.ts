@@ -1,10 +1,16 @@
-/** AuthenticatorI: logins and token checks, translated into the AuthenticatorService. */
+/** AuthenticatorI: logins and token checks, translated into calls on the service behind them. */
 import { Ice, IceFlix, IceFlixExt } from "../../slice/index.js";
-import type { AuthenticatorService } from "./authenticatorService.js";
 import { KdfBusyError } from "./kdfLimiter.js";
 
+/** What the servants need of the Authenticator service (it implements this; no import back). */
+export interface TokenAuthority {
+  login(user: string, passwordHash: string): Promise<string | undefined>;
+  isValid(token: string): boolean;
+  onRevokeEvent(token: string, context: Map<string, string> | undefined): void;
+}
+
 export class AuthenticatorI extends IceFlix.Authenticator {
-  constructor(private readonly service: AuthenticatorService) {
+  constructor(private readonly service: TokenAuthority) {
     super();
   }
 
@@ -28,7 +34,7 @@ export class AuthenticatorI extends IceFlix.Authenticator {
 
 /** Receives revocations published by any replica on AuthenticationStatus. */
 export class TokenRevocationI extends IceFlix.TokenRevocation {
-  constructor(private readonly service: AuthenticatorService) {
+  constructor(private readonly service: TokenAuthority) {
     super();
   }
 

@@ -10,7 +10,7 @@ import { ServiceLifecycle, startOrStop } from "../../runtime/lifecycle.js";
 import type { ServiceContext } from "../../runtime/serviceContext.js";
 import type { TopicPublisher } from "../../runtime/topics.js";
 import { TOPIC_AUTHENTICATION_STATUS } from "../../runtime/tokenValidator.js";
-import { AuthenticatorI, TokenRevocationI } from "./authenticatorServant.js";
+import { AuthenticatorI, TokenRevocationI, type TokenAuthority } from "./authenticatorServant.js";
 import { IssuedTokens } from "./issuedTokens.js";
 import { KdfBusyError } from "./kdfLimiter.js";
 import { kdfLimiter, normalizePasswordHash } from "./passwordKdf.js";
@@ -21,7 +21,7 @@ export const AUTHENTICATOR_ADAPTER = "AuthenticatorAdapter";
 /** How often expiry and users-DB changes are checked: revocations go out within this of the event. */
 const CHECK_INTERVAL_MS = 250;
 
-export class AuthenticatorService extends ServiceLifecycle<IceFlix.AuthenticatorPrx> {
+export class AuthenticatorService extends ServiceLifecycle<IceFlix.AuthenticatorPrx> implements TokenAuthority {
   readonly #ctx: ServiceContext;
   readonly #users: UserStore;
   readonly #codec: TokenCodec;
