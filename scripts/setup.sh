@@ -16,7 +16,7 @@ APT_PACKAGES=(
   zeroc-icebox libzeroc-icestorm3.7 zeroc-ice-compilers python3-zeroc-ice libzeroc-ice-dev
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav ffmpeg
-  tmux
+  tmux postgresql zeroc-icegrid zeroc-ice-utils
 )
 
 missing=()
