@@ -2,15 +2,16 @@
  * StreamControllerI: one client's handle on one stream of one media file (spec §6), bound to the
  * user of the token it was created with.
  *
- * - getSDP checks the token and the port, re-checks the file, starts a GstPipeline sending
- *   RTP/H.264 to the caller's IP and returns the SDP. One stream per controller: a second getSDP
+ * - getSDP checks the token and the port, re-checks the file, starts the RTP/H.264 stream to the
+ *   caller's IP and returns the SDP: an InProcessStream for H.264 in MP4/MOV when the provider
+ *   passes through in-process (IceFlix.Stream.Passthrough=inprocess), else a GstPipeline. One stream per controller: a second getSDP
  *   to the same address and port returns the same SDP (a retry after a lost reply is harmless);
  *   any other destination is refused with InvalidArgument (stop, then getStream again).
  * - While it streams, a TokenWatch follows its token; when the token lapses (revoked, expired,
  *   or no longer valid) it publishes a signed requestAuthentication() on its sync topic and waits
  *   ReauthGraceSeconds for refreshAuthentication(valid token of the same user).
  * - While it streams it keeps the checked descriptor of the file open and looks at it (fstat)
- *   every FILE_CHECK_MS: the pipeline reads that same inode, so a file deleted or renamed away
+ *   every FILE_CHECK_MS: the stream reads that same inode, so a file deleted or renamed away
  *   mid-stream (the inode lives on) plays to its end, while one truncated or modified in place
  *   (the stream would no longer be the media its id names) stops the stream. A stream that stops
  *   for such a reason, or reaches its end well before the media's duration, is logged once as
@@ -28,10 +29,14 @@ import { Ice, IceFlix, IceFlixExt } from "../../slice/index.js";
 import type { EventSigner } from "../../runtime/eventSignature.js";
 import type { Logger } from "../../runtime/logger.js";
 import type { Topics, TopicPublisher } from "../../runtime/topics.js";
-import { GstPipeline, PipelineStartError, type PipelineEnd } from "./gstPipeline.js";
+import { GstPipeline, PipelineStartError } from "./gstPipeline.js";
+import { InProcessStream } from "./inprocessStream.js";
 import type { MediaFile } from "./mediaLibrary.js";
 import type { MediaProbes } from "./mediaProbe.js";
-import { gstLaunchArgs, planFor, type RtpDestination } from "./pipelinePlan.js";
+import { Mp4DemuxError, type H264SampleTables } from "./mp4SampleTable.js";
+import type { PacingScheduler } from "./pacingScheduler.js";
+import { gstLaunchArgs, planFor, RTP_PAYLOAD_TYPE, type PipelinePlan, type RtpDestination } from "./pipelinePlan.js";
+import type { RtpStream, StreamEnd } from "./rtpStream.js";
 import { callerRoute, type CallerRoute } from "./rtpDestination.js";
 import { sessionDescription } from "./sdp.js";
 import { MediaUnavailableError, openServedFile } from "./servedFile.js";
@@ -53,15 +58,26 @@ export interface ControllerDeps {
   reauthGraceMs: number;
   /** How often a streaming token is checked with an Authenticator (the announce period). */
   tokenCheckMs: number;
+  /** Set when H.264 in MP4/MOV is passed through in-process (IceFlix.Stream.Passthrough=inprocess). */
+  inProcess?: InProcessPassthrough;
 }
+
+/** What in-process streams of one provider share. */
+export interface InProcessPassthrough {
+  tables: H264SampleTables;
+  scheduler: PacingScheduler;
+}
+
+/** The demuxer of the gst plan that the in-process passthrough replaces (MP4/MOV). */
+const INPROCESS_DEMUXER = "qtdemux";
 
 /** How often a streaming controller looks at its file (one fstat of an open descriptor). */
 export const FILE_CHECK_MS = 500;
 
 interface ActiveStream {
-  pipeline: GstPipeline;
+  pipeline: RtpStream;
   sdp: string;
-  /** The checked descriptor the pipeline reads (its own copy): kept open to watch the inode. */
+  /** The checked descriptor the stream reads (gst-launch: its own copy): kept open to watch the inode. */
   file: FileHandle;
   /** When the pipeline reported PLAYING (ms since the epoch). */
   playingSince: number;
@@ -202,15 +218,10 @@ export class StreamControllerI extends IceFlix.StreamController {
       const plan = planFor(probe);
       if ("refused" in plan) throw new IceFlixExt.InvalidArgument(`media ${this.media.id} cannot be streamed: ${plan.refused}`);
       const startedAt = Date.now();
-      const pipeline = await GstPipeline.start({
-        args: gstLaunchArgs(plan, route.destination),
-        mediaFd: file.fd,
-        name: `gst-launch ${this.key}`,
-        log: this.#log,
-      });
+      const { pipeline, via, h264 } = await this.#startSender(plan, file, route.destination);
       const stream: ActiveStream = {
         pipeline,
-        sdp: sessionDescription({ destination: route.destination, origin: route.origin, name: this.media.id }),
+        sdp: sessionDescription({ destination: route.destination, origin: route.origin, name: this.media.id, h264 }),
         file,
         playingSince: Date.now(),
         durationS: probe.durationS,
@@ -218,7 +229,7 @@ export class StreamControllerI extends IceFlix.StreamController {
       void pipeline.finished.then((end) => this.#onPipelineEnd(stream, end));
       if (!this.#destroyed) this.#fileCheckTimer = setInterval(() => void this.#checkFile(stream), FILE_CHECK_MS).unref();
       this.#log.info(
-        { user: this.#owner.user, plan: plan.kind, codec: probe.video?.codec, durationS: probe.durationS, port: route.destination.port, pid: pipeline.pid, ms: Date.now() - startedAt },
+        { user: this.#owner.user, plan: plan.kind, via, codec: probe.video?.codec, durationS: probe.durationS, port: route.destination.port, pid: pipeline.pid, ms: Date.now() - startedAt },
         "stream started",
       );
       return stream;
@@ -226,6 +237,30 @@ export class StreamControllerI extends IceFlix.StreamController {
       await file.close();
       throw e;
     }
+  }
+
+  /**
+   * The in-process passthrough when the provider has it and the file is H.264 in MP4/MOV that
+   * mp4box can read (a fragmented MP4, say, goes to gst-launch instead); else a gst-launch pipeline.
+   */
+  async #startSender(
+    plan: PipelinePlan,
+    file: FileHandle,
+    to: RtpDestination,
+  ): Promise<{ pipeline: RtpStream; via: "inprocess" | "gst"; h264?: { profileLevelId: string; sps: Buffer[]; pps: Buffer[] } }> {
+    const inProcess = this.deps.inProcess;
+    if (inProcess && plan.kind === "passthrough" && plan.demuxer === INPROCESS_DEMUXER) {
+      try {
+        const table = await inProcess.tables.get(this.media.id, file, this.media.size);
+        const pipeline = await InProcessStream.start({ table, file, destination: to, scheduler: inProcess.scheduler, payloadType: RTP_PAYLOAD_TYPE });
+        return { pipeline, via: "inprocess", h264: { profileLevelId: table.profileLevelId, sps: table.sps, pps: table.pps } };
+      } catch (e) {
+        if (!(e instanceof Mp4DemuxError)) throw e;
+        this.#log.info({ reason: e.message }, "in-process passthrough cannot read this file; it goes through gst-launch");
+      }
+    }
+    const pipeline = await GstPipeline.start({ args: gstLaunchArgs(plan, to), mediaFd: file.fd, name: `gst-launch ${this.key}`, log: this.#log });
+    return { pipeline, via: "gst" };
   }
 
   /** How the file under the stream differs from the announced media, if it does (no paths: may be logged). */
@@ -271,11 +306,12 @@ export class StreamControllerI extends IceFlix.StreamController {
     return e; // Ice exceptions as they are; anything else becomes InternalError at the boundary
   }
 
-  async #onPipelineEnd(stream: ActiveStream, end: PipelineEnd): Promise<void> {
+  async #onPipelineEnd(stream: ActiveStream, end: StreamEnd): Promise<void> {
     if (end.kind === "stopped" || this.#destroyed) return;
     const change = await this.#fileChange(stream);
     const died = end.kind === "died" ? { code: end.code, signal: end.signal, stderr: end.stderrTail } : {};
     if (change) return this.#endEarly(stream, change, died);
+    if (end.kind === "damaged") return this.#endEarly(stream, `the media file is damaged: ${end.reason}`);
     if (end.kind === "ended") {
       const playedMs = Date.now() - stream.playingSince;
       const expectedMs = (stream.durationS ?? 0) * 1000;

@@ -19,6 +19,8 @@ import { TokenCodec } from "../authenticator/tokens.js";
 import { MediaAnnouncer } from "./mediaAnnouncer.js";
 import { MediaLibrary } from "./mediaLibrary.js";
 import { MediaProbes } from "./mediaProbe.js";
+import { H264SampleTables } from "./mp4SampleTable.js";
+import { PacingScheduler } from "./pacingScheduler.js";
 import { StreamRevocationsI } from "./revocationListener.js";
 import { StreamAuth } from "./streamAuth.js";
 import { StreamControllers } from "./streamControllers.js";
@@ -71,6 +73,12 @@ export class StreamProviderService extends ServiceLifecycle<IceFlix.StreamProvid
     const log = ctx.log;
     const server = await this.createAdapter(STREAMING_ADAPTER);
     const auth = new StreamAuth(new TokenValidator(this.authenticators), new TokenCodec(ctx.secret));
+    // One pacing timer for all in-process streams; stopped after the controllers (registered first).
+    const inProcess =
+      this.settings.passthrough === "inprocess"
+        ? { tables: new H264SampleTables(), scheduler: new PacingScheduler((e) => log.error({ error: String(e) }, "an in-process stream failed")) }
+        : undefined;
+    if (inProcess) this.onStop(() => inProcess.scheduler.clear());
     const controllers = new StreamControllers(
       server,
       {
@@ -83,6 +91,7 @@ export class StreamProviderService extends ServiceLifecycle<IceFlix.StreamProvid
         unusedMs: this.settings.unusedControllerMs,
         reauthGraceMs: this.settings.reauthGraceMs,
         tokenCheckMs: ctx.settings.announcePeriodMs,
+        inProcess,
       },
       this.settings.maxConcurrent,
       log,
@@ -112,6 +121,6 @@ export class StreamProviderService extends ServiceLifecycle<IceFlix.StreamProvid
     // Each period also retries announcements that failed (the broker may have been away).
     const sweeper = sweepRegistries([this.authenticators, this.catalogs], ctx.settings.announcePeriodMs, log, () => this.announcer.retry());
     this.onStop(() => sweeper.stop());
-    log.info({ id: this.id, proxy: this.proxyString, media: this.settings.mediaDir }, "StreamProvider ready");
+    log.info({ id: this.id, proxy: this.proxyString, media: this.settings.mediaDir, passthrough: this.settings.passthrough }, "StreamProvider ready");
   }
 }

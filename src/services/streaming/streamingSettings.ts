@@ -6,6 +6,15 @@ import { ConfigError, intProperty, PROP } from "../../runtime/config.js";
 
 /** Not in the spec's table: how often the media folder is rescanned besides the watch. */
 export const PROP_MEDIA_RESCAN = "IceFlix.Media.RescanSeconds";
+/** Not in the spec's table: who passes H.264 in MP4/MOV through (in-process RTP, or a gst-launch per stream). */
+export const PROP_PASSTHROUGH = "IceFlix.Stream.Passthrough";
+export const PASSTHROUGH_MODES = ["inprocess", "gst"] as const;
+export type PassthroughMode = (typeof PASSTHROUGH_MODES)[number];
+/**
+ * gst until the streaming integration tests, which look at each passthrough's gst-launch
+ * process, also cover the in-process path (docs/streaming-inprocess.md).
+ */
+export const DEFAULT_PASSTHROUGH: PassthroughMode = "gst";
 
 export interface StreamingSettings {
   /** Absolute path of the media folder. */
@@ -14,6 +23,7 @@ export interface StreamingSettings {
   unusedControllerMs: number;
   reauthGraceMs: number;
   rescanMs: number;
+  passthrough: PassthroughMode;
 }
 
 export function streamingSettings(props: Ice.Properties): StreamingSettings {
@@ -23,7 +33,15 @@ export function streamingSettings(props: Ice.Properties): StreamingSettings {
     unusedControllerMs: intProperty(props, PROP.unusedController, 60, 1, 86_400) * 1000,
     reauthGraceMs: intProperty(props, PROP.reauthGrace, 10, 1, 3600) * 1000,
     rescanMs: intProperty(props, PROP_MEDIA_RESCAN, 30, 1, 86_400) * 1000,
+    passthrough: passthroughMode(props.getProperty(PROP_PASSTHROUGH).trim()),
   };
+}
+
+function passthroughMode(value: string): PassthroughMode {
+  if (value === "") return DEFAULT_PASSTHROUGH;
+  const mode = PASSTHROUGH_MODES.find((m) => m === value);
+  if (!mode) throw new ConfigError(`${PROP_PASSTHROUGH} must be one of ${PASSTHROUGH_MODES.join(", ")} (got ${JSON.stringify(value)})`);
+  return mode;
 }
 
 /** The media folder, which must be a readable directory; a ConfigError says what is wrong. */
