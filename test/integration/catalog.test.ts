@@ -309,7 +309,6 @@ describe("MediaCatalog with Python peers through IceStorm", () => {
       { op: "addTags", id: M1, tags: { gen: "many", count: 255 }, token: "good" }, // 2 + 255 > 256 per title
       { op: "getTilesByName", name: { repeat: "y", times: 513 }, exact: false },
       { op: "getTilesByTags", tags: { gen: "t", count: 1001 }, all: false },
-      { op: "getTile", id: { repeat: "f", times: 5000 } },
     ];
     for (const ext of [false, true]) {
       const results = await py(catalog.proxy, edits, ext);
@@ -321,13 +320,14 @@ describe("MediaCatalog with Python peers through IceStorm", () => {
         assert.equal(e.unknown, INVALID);
       });
     }
-    const [raw, rawTags, rawCtl, tile, longOk, unicode, ping] = await py(catalog.proxy, [
+    const [raw, rawTags, rawCtl, tile, longOk, unicode, longId, ping] = await py(catalog.proxy, [
       { op: "raw", operation: "renameTile", args: [M1, "", "good"] },
       { op: "raw", operation: "addTags", args: [M1, { gen: "t", count: 10_000 }, "good"] },
       { op: "raw", operation: "renameTile", args: [M1, "a\u0007b", "good"] },
       { op: "getTile", id: M1 },
       { op: "getTilesByName", name: { repeat: "z", times: 512 }, exact: false },
       { op: "getTilesByName", name: "Ñandú 🎬 東京", exact: true },
+      { op: "getTile", id: { repeat: "f", times: 5000 } },
       { op: "ping" },
     ]);
     // On the wire the reason is there for clients that read it.
@@ -339,6 +339,8 @@ describe("MediaCatalog with Python peers through IceStorm", () => {
     assert.deepEqual(t.tags, ["drama", "classic"], "no change");
     assert.deepEqual(ok(longOk!), [], "512 characters is within the limit");
     assert.deepEqual(ok(unicode!), []);
+    // An id no media can have is still the contract's WrongMediaId (spec §0), not InvalidArgument.
+    assert.equal(err(longId!).type, "WrongMediaId");
     assert.equal(ok(ping!), true);
 
     // Unicode names within the limits are fine, and the exact limit is accepted.

@@ -1,8 +1,8 @@
 /**
  * MediaCatalogI against fakes (spec §0, §2, §4, §10): getTile's errors and its round-robin over
- * live providers with a liveness ping, token checks before edits, and limits refused with
- * InvalidArgument before anything changes; a provider's isAvailable(id) is the check before a
- * hand-out.
+ * live providers with a liveness ping, token checks before edits, unknown and over-long ids as
+ * WrongMediaId, and limits refused with InvalidArgument before anything changes; a provider's
+ * isAvailable(id) is the check before a hand-out.
  */
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -199,9 +199,15 @@ describe("MediaCatalogI.getTile", () => {
     assert.ok(Date.now() - t0 >= 150, "refused only at the end of the warm-up");
   });
 
-  it("refuses ids longer than any real one with InvalidArgument (never echoed back)", async () => {
+  it("an id longer than any real one is WrongMediaId (the contract's exception), echoed cut to 256 characters", async () => {
     const { servant } = setup();
-    await rejectsWith(servant.getTile("f".repeat(5000), current), IceFlixExt.InvalidArgument);
+    await rejectsWith(servant.getTile("f".repeat(100_000), current), IceFlix.WrongMediaId, (e: IceFlix.WrongMediaId) =>
+      assert.equal(e.id, "f".repeat(256)),
+    );
+    // The cut never splits a surrogate pair (a lone half cannot be encoded in the reply).
+    await rejectsWith(servant.getTile("a" + "🎬".repeat(3000), current), IceFlix.WrongMediaId, (e: IceFlix.WrongMediaId) =>
+      assert.equal(e.id, "a" + "🎬".repeat(127)),
+    );
   });
 });
 
@@ -229,6 +235,22 @@ describe("MediaCatalogI edits", () => {
     ]) {
       await rejectsWith(call, IceFlix.WrongMediaId, (e: IceFlix.WrongMediaId) => assert.equal(e.id, mid(9)));
     }
+  });
+
+  it("an unknown or over-long id is WrongMediaId even with a name or tags beyond the limits (contract first)", async () => {
+    const { servant, db } = setup();
+    const long = "e".repeat(100_000);
+    for (const call of [
+      () => servant.renameTile(mid(9), "", "good", current),
+      () => servant.renameTile(long, "x", "good", current),
+      () => servant.addTags(mid(9), [""], "good", current),
+      () => servant.addTags(long, ["x"], "good", current),
+      () => servant.removeTags(mid(9), ["y".repeat(129)], "good", current),
+      () => servant.removeTags(long, ["x"], "good", current),
+    ]) {
+      await rejectsWith(call, IceFlix.WrongMediaId);
+    }
+    assert.deepEqual(db.get(mid(1)), { id: mid(1), name: "Film", tags: ["a"] });
   });
 
   it("refuses input beyond the limits with InvalidArgument{reason} and changes nothing", async () => {

@@ -1,7 +1,8 @@
 /**
  * The catalog's input limits (spec §10). Arguments beyond them are refused with
- * IceFlixExt.InvalidArgument{reason}, before anything changes. Lengths count Unicode code points,
- * so a limit means the same to a client in any language.
+ * IceFlixExt.InvalidArgument{reason}, before anything changes; only arguments the contract has no
+ * exception for (names, tags, search text) are checked here: an id is answered WrongMediaId.
+ * Lengths count Unicode code points, so a limit means the same to a client in any language.
  */
 import { IceFlixExt } from "../../slice/index.js";
 
@@ -11,7 +12,7 @@ export const LIMITS = {
   tagsPerCall: 1000,
   tagsPerTitle: 256,
   searchChars: 512,
-  /** Longer ids cannot be known (ids are 64 hex chars); refusing them keeps replies small. */
+  /** Longer ids cannot be known (ids are 64 hex chars): WrongMediaId without a lookup. */
   mediaIdChars: 1024,
 } as const;
 
@@ -33,9 +34,12 @@ export function isMediaId(id: string): boolean {
   return MEDIA_ID.test(id);
 }
 
-/** Ids longer than any real one are refused instead of being echoed in WrongMediaId. */
-export function checkMediaIdArgument(id: string): void {
-  if (id.length > LIMITS.mediaIdChars) refuse(`media id longer than ${LIMITS.mediaIdChars} characters`);
+/**
+ * Whether `id` is worth a lookup: a longer one names no title (ids are 64 hex chars), so it is
+ * answered WrongMediaId at once (the contract's exception, spec §0), never InvalidArgument.
+ */
+export function mayNameTitle(id: string): boolean {
+  return id.length <= LIMITS.mediaIdChars;
 }
 
 /** A new title name: 1–512 characters after trimming, no control characters. Returns it trimmed. */

@@ -1,6 +1,7 @@
 /**
  * MediaCatalogI: the MediaCatalog servant (spec §4). Searches read the index; edits check the
- * token with an Authenticator, then the limits (§10), then apply in one transaction; an edit the
+ * token with an Authenticator, then the id (WrongMediaId), then the limits (§10), then apply in
+ * one transaction; an edit the
  * disk could not take (full, read-only, I/O error) is refused with Busy{reason} and changes nothing. getTile hands
  * out a live provider of the media, round-robin, checked first like the registries do (§2): the
  * check is the provider's own isAvailable(id) (one call, in place of ice_ping), so a provider
@@ -14,7 +15,8 @@ import type { ServiceRegistry } from "../../runtime/serviceRegistry.js";
 import type { TokenValidator } from "../../runtime/tokenValidator.js";
 import { busyFor, StorageFault } from "../../runtime/storageErrors.js";
 import { TagLimitError, type CatalogDb } from "./catalogDb.js";
-import { checkMediaIdArgument, checkSearchText, checkTags, checkTitleName } from "./catalogLimits.js";
+import { wrongMediaId } from "../../runtime/wrongMediaId.js";
+import { checkSearchText, checkTags, checkTitleName, mayNameTitle } from "./catalogLimits.js";
 import type { MediaAvailability } from "./mediaAvailability.js";
 
 export interface MediaCatalogDeps {
@@ -49,9 +51,8 @@ export class MediaCatalogI extends IceFlix.MediaCatalog {
   }
 
   async getTile(id: string, _current: Ice.Current): Promise<IceFlix.Media> {
-    checkMediaIdArgument(id);
-    const title = this.deps.db.get(id);
-    if (!title) throw new IceFlix.WrongMediaId(id);
+    const title = mayNameTitle(id) ? this.deps.db.get(id) : undefined;
+    if (!title) throw wrongMediaId(id);
     let provider = await this.#liveProvider(id);
     const warmUpLeft = (this.deps.warmUntil ?? 0) - Date.now();
     if (!provider && warmUpLeft > 0) {
@@ -73,14 +74,14 @@ export class MediaCatalogI extends IceFlix.MediaCatalog {
 
   async renameTile(id: string, name: string, authentication: string, _current: Ice.Current): Promise<void> {
     await this.deps.tokens.require(authentication);
-    checkMediaIdArgument(id);
+    this.#requireTitle(id);
     const newName = checkTitleName(name);
-    if (!saved(() => this.deps.db.rename(id, newName))) throw new IceFlix.WrongMediaId(id);
+    if (!saved(() => this.deps.db.rename(id, newName))) throw wrongMediaId(id);
   }
 
   async addTags(id: string, tags: string[], authentication: string, _current: Ice.Current): Promise<void> {
     await this.deps.tokens.require(authentication);
-    checkMediaIdArgument(id);
+    this.#requireTitle(id);
     const wanted = checkTags(tags);
     let known: boolean;
     try {
@@ -89,14 +90,24 @@ export class MediaCatalogI extends IceFlix.MediaCatalog {
       if (e instanceof TagLimitError) throw new IceFlixExt.InvalidArgument(e.message);
       throw e;
     }
-    if (!known) throw new IceFlix.WrongMediaId(id);
+    if (!known) throw wrongMediaId(id);
   }
 
   async removeTags(id: string, tags: string[], authentication: string, _current: Ice.Current): Promise<void> {
     await this.deps.tokens.require(authentication);
-    checkMediaIdArgument(id);
+    this.#requireTitle(id);
     const unwanted = checkTags(tags);
-    if (!saved(() => this.deps.db.removeTags(id, unwanted))) throw new IceFlix.WrongMediaId(id);
+    if (!saved(() => this.deps.db.removeTags(id, unwanted))) throw wrongMediaId(id);
+  }
+
+  /**
+   * WrongMediaId unless `id` names a title, checked before the name and tags: the contract's
+   * exceptions (Unauthorized, then WrongMediaId) come before InvalidArgument, which an
+   * original-contract client cannot catch (spec §0). The edit itself still answers WrongMediaId
+   * if the title is gone by then.
+   */
+  #requireTitle(id: string): void {
+    if (!mayNameTitle(id) || !this.deps.db.has(id)) throw wrongMediaId(id);
   }
 
   /**

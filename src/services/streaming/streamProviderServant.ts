@@ -1,12 +1,10 @@
 /** StreamProviderI: the StreamProvider servant (spec §5); translates calls into the media library and controllers. */
 import { Ice, IceFlix } from "../../slice/index.js";
+import { wrongMediaId } from "../../runtime/wrongMediaId.js";
 import type { MediaLibrary } from "./mediaLibrary.js";
 import type { MediaAnnouncer } from "./mediaAnnouncer.js";
 import type { StreamAuth } from "./streamAuth.js";
 import type { StreamControllers } from "./streamControllers.js";
-
-/** A WrongMediaId echoes the id; a huge one is cut so the reply stays small (spec §10). */
-const MAX_ECHOED_ID = 256;
 
 export interface StreamProviderState {
   library: MediaLibrary;
@@ -32,7 +30,8 @@ export class StreamProviderI extends IceFlix.StreamProvider {
       await this.state.library.whenFirstScanned(FIRST_SCAN_WAIT_MS);
       media = this.state.library.get(id);
     }
-    if (!media) throw new IceFlix.WrongMediaId(id.length > MAX_ECHOED_ID ? id.slice(0, MAX_ECHOED_ID) : id);
+    // Any length or shape: WrongMediaId (the contract's), echoed cut so the reply stays small.
+    if (!media) throw wrongMediaId(id);
     return this.state.controllers.create(media, owner);
   }
 
