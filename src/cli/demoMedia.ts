@@ -10,12 +10,13 @@ import { passwordHash } from "../common/password.js";
 
 export const DEMO_USER = { name: "demo", password: "demo" } as const;
 
-interface DemoClip {
+export interface DemoClip {
   file: string;
   args: string[];
 }
 
-const CLIPS: DemoClip[] = [
+/** Exported for the in-process passthrough tests (which shorten them). */
+export const CLIPS: readonly DemoClip[] = [
   {
     file: "Test Pattern (720p).mp4",
     args: ["-f", "lavfi", "-i", "testsrc=size=1280x720:rate=25", "-t", "10", "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-g", "25"],
