@@ -9,13 +9,21 @@ import { createLogger, type Logger } from "../runtime/logger.js";
 import type { RunningComponent } from "../runtime/lifecycle.js";
 import { EXIT } from "../common/exitCodes.js";
 import { ConfigError } from "../runtime/config.js";
-import { EndpointConfigError } from "../ice-server/index.js";
+import { EndpointConfigError, LocatorRegistrationError } from "../ice-server/index.js";
+import { registerProcess, type ProcessRegistration } from "../runtime/iceProcess.js";
+import { redirectStdio } from "../runtime/stdioFiles.js";
 import { BrokerStartError } from "../broker/iceStormBroker.js";
 import { StorageFault } from "../runtime/storageErrors.js";
 
 /** Start-up failures the user can fix (configuration, ports, a missing broker, a data folder that is read-only or full): one line, no stack. */
 function isExpectedStartError(e: unknown): boolean {
-  return e instanceof ConfigError || e instanceof EndpointConfigError || e instanceof BrokerStartError || e instanceof StorageFault;
+  return (
+    e instanceof ConfigError ||
+    e instanceof EndpointConfigError ||
+    e instanceof LocatorRegistrationError ||
+    e instanceof BrokerStartError ||
+    e instanceof StorageFault
+  );
 }
 
 export type { RunningComponent };
@@ -25,13 +33,24 @@ export async function runService(
   props: Ice.Properties,
   start: (communicator: Ice.Communicator, log: Logger) => Promise<RunningComponent>,
 ): Promise<void> {
+  try {
+    redirectStdio(props);
+  } catch (e) {
+    process.stderr.write(`iceflix ${kind}: failed to start: ${(e as Error).message}\n`);
+    process.exit(EXIT.error);
+  }
   const log = createLogger(kind);
   let communicator: Ice.Communicator;
-  let component: RunningComponent;
+  let component: RunningComponent | undefined;
+  let processObject: ProcessRegistration | undefined;
+  // Ice.Process.shutdown (icegridnode stopping a deployed server) stops as SIGTERM does.
+  let onProcessShutdown = () => {};
   try {
     communicator = createCommunicator(props, log);
     component = await start(communicator, log);
+    processObject = await registerProcess(communicator, log, () => onProcessShutdown());
   } catch (e) {
+    await component?.stop().catch(() => undefined);
     if (isExpectedStartError(e)) log.error({ error: (e as Error).message }, `${kind} failed to start`);
     else log.error({ err: e }, `${kind} failed to start`);
     process.stderr.write(`iceflix ${kind}: failed to start: ${(e as Error).message}\n`);
@@ -51,12 +70,14 @@ export async function runService(
     }, 15_000).unref();
     try {
       await component.stop();
+      await processObject?.stop();
       await communicator.destroy();
     } catch (e) {
       log.error({ err: e }, "error while stopping");
     }
     process.exit(EXIT.ok);
   };
+  onProcessShutdown = () => void shutdown("Ice.Process.shutdown");
   process.on("SIGINT", () => void shutdown("SIGINT"));
   process.on("SIGTERM", () => void shutdown("SIGTERM"));
 }

@@ -2,3 +2,4 @@
 export { ServerAdapter, EndpointConfigError, type ServerAdapterOptions } from "./serverAdapter.js";
 export { setDispatchErrorMapper, checkIceRuntime, TESTED_ICE_VERSIONS, type DispatchErrorMapper } from "./iceInternals.js";
 export type { AcceptorEvent } from "./tcpAcceptor.js";
+export { LocatorRegistrationError, type LocatorEvent } from "./locatorRegistration.js";

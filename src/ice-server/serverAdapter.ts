@@ -10,16 +10,23 @@
  *                               above which the connection stops reading [1000]
  *   Ice.ACM.Server.Timeout      idle/half-open connections are closed after this [60 s]
  *   Ice.Override.CloseTimeout   ms a peer gets to hang up after our CloseConnection [5000]
+ *   <Name>.AdapterId            with a locator (<Name>.Locator or Ice.Default.Locator): register our
+ *                               endpoints under this id before create() returns, unregister on destroy
+ *   <Name>.ReplicaGroupId       register as a replica of this group
+ *   IceFlix.Locator.CheckPeriodMs  how often the registration is checked and restored [1000]
  */
 import { Ice } from "../slice/index.js";
 import { checkIceRuntime, createServerMonitor, type ServerMonitor } from "./iceInternals.js";
 import { TcpAcceptor, type AcceptorEvent } from "./tcpAcceptor.js";
+import { LocatorRegistration, type LocatorEvent } from "./locatorRegistration.js";
 
 export interface ServerAdapterOptions {
   /** Overrides `<Name>.Endpoints`. */
   endpoints?: string;
   /** Receives accept-level events, for logging. */
   onEvent?: (event: AcceptorEvent) => void;
+  /** Receives locator registration events, for logging. */
+  onLocatorEvent?: (event: LocatorEvent) => void;
   /** How long destroy() lets in-flight dispatches finish before forcing connections closed. @default 5000 */
   closeGraceMs?: number;
 }
@@ -36,6 +43,9 @@ const DEFAULT_MAX_PENDING_REQUESTS = 1000;
 const DEFAULT_CLOSE_TIMEOUT_MS = 5000;
 /** Body reads that stall longer than this close the connection (Ice endpoint -t). */
 const DEFAULT_ENDPOINT_TIMEOUT_MS = 60_000;
+const DEFAULT_LOCATOR_CHECK_PERIOD_MS = 1000;
+/** Unregistering must not hold up a stop when the registry is gone. */
+const UNREGISTER_TIMEOUT_MS = 2000;
 const WILDCARD_HOSTS = new Set(["", "*", "0.0.0.0", "::", "[::]"]);
 
 interface ListenSpec {
@@ -51,6 +61,7 @@ export class ServerAdapter {
   readonly #monitor: ServerMonitor;
   readonly #closeGraceMs: number;
   readonly #published: string;
+  #registration: LocatorRegistration | undefined;
   #destroyed: Promise<void> | undefined;
 
   private constructor(
@@ -130,7 +141,14 @@ export class ServerAdapter {
     const published = publishedOverride || bound.join(":");
     adapter.setPublishedEndpoints(communicator.stringToProxy(`x:${published}`).ice_getEndpoints());
     await adapter.activate();
-    return new ServerAdapter(communicator, adapter, acceptors, monitor, published, options.closeGraceMs ?? 5000);
+    const server = new ServerAdapter(communicator, adapter, acceptors, monitor, published, options.closeGraceMs ?? 5000);
+    try {
+      server.#registration = await registerWithLocator(communicator, name, adapter, options.onLocatorEvent);
+    } catch (e) {
+      await server.destroy();
+      throw e;
+    }
+    return server;
   }
 
   /** The endpoints proxies carry, e.g. `tcp -h 127.0.0.1 -p 9095`. */
@@ -171,6 +189,8 @@ export class ServerAdapter {
    */
   destroy(): Promise<void> {
     this.#destroyed ??= (async () => {
+      // First, so the locator stops sending new clients here while we close.
+      await this.#registration?.stop();
       await Promise.all(this.#acceptors.map((a) => a.close(this.#closeGraceMs)));
       this.#monitor.destroy();
       try {
@@ -182,6 +202,34 @@ export class ServerAdapter {
     })();
     return this.#destroyed;
   }
+}
+
+/** Registers the adapter when it has an AdapterId and there is a locator; otherwise nothing. */
+async function registerWithLocator(
+  communicator: Ice.Communicator,
+  name: string,
+  adapter: Ice.ObjectAdapter,
+  onEvent: ((event: LocatorEvent) => void) | undefined,
+): Promise<LocatorRegistration | undefined> {
+  const props = communicator.getProperties();
+  const adapterId = props.getProperty(`${name}.AdapterId`).trim();
+  if (!adapterId) return undefined;
+  const locatorText = props.getProperty(`${name}.Locator`).trim();
+  let locator: Ice.LocatorPrx | null;
+  try {
+    locator = locatorText ? Ice.LocatorPrx.uncheckedCast(communicator.stringToProxy(locatorText)) : communicator.getDefaultLocator();
+  } catch (e) {
+    throw new EndpointConfigError(`${name}.Locator is not a valid proxy: ${locatorText}`, { cause: e });
+  }
+  if (!locator) return undefined;
+  return LocatorRegistration.register(locator, adapter.createDirectProxy(Ice.stringToIdentity("dummy")), {
+    adapterName: name,
+    adapterId,
+    replicaGroupId: props.getProperty(`${name}.ReplicaGroupId`).trim(),
+    checkPeriodMs: props.getPropertyAsIntWithDefault("IceFlix.Locator.CheckPeriodMs", DEFAULT_LOCATOR_CHECK_PERIOD_MS),
+    unregisterTimeoutMs: UNREGISTER_TIMEOUT_MS,
+    onEvent,
+  });
 }
 
 function parseEndpoints(communicator: Ice.Communicator, name: string, text: string): ListenSpec[] {

@@ -127,11 +127,13 @@ export abstract class ServiceLifecycle<Prx extends Ice.ObjectPrx> {
   /** Binds the named adapter; stop destroys it (closes connections, in-flight calls finish). */
   protected async createAdapter(adapterName: string, { logConnectionEvents = true } = {}): Promise<ServerAdapter> {
     const { communicator, log } = this.#ctx;
-    const server = await ServerAdapter.create(
-      communicator,
-      adapterName,
-      logConnectionEvents ? { onEvent: (e) => log.warn({ event: e.type, remote: e.remote }, "connection event") } : {},
-    );
+    const server = await ServerAdapter.create(communicator, adapterName, {
+      ...(logConnectionEvents ? { onEvent: (e) => log.warn({ event: e.type, remote: e.remote }, "connection event") } : {}),
+      onLocatorEvent: (e) => {
+        if (e.type === "registry-unreachable") log.warn({ adapterId: e.adapterId, error: e.error }, "locator registry unreachable; retrying");
+        else log.info({ adapterId: e.adapterId, again: e.type === "registered" ? e.again : undefined }, `adapter ${e.type} with the locator`);
+      },
+    });
     this.onStop(() => server.destroy());
     return server;
   }

@@ -9,6 +9,13 @@ export type { Logger };
 
 const REDACTED_KEYS = ["token", "authentication", "passwordHash", "password", "secret", "hash"];
 
+/** Where loggers created from now on write: stderr, unless Ice.StdErr names a file (stdioFiles.ts). */
+let logFd = 2;
+
+export function setLogFd(fd: number): void {
+  logFd = fd;
+}
+
 export function createLogger(name: string, level = process.env.ICEFLIX_LOG_LEVEL ?? "info"): Logger {
   return pino(
     {
@@ -17,6 +24,6 @@ export function createLogger(name: string, level = process.env.ICEFLIX_LOG_LEVEL
       base: { pid: process.pid },
       redact: { paths: [...REDACTED_KEYS, ...REDACTED_KEYS.map((k) => `*.${k}`)], censor: "[redacted]" },
     },
-    pino.destination({ fd: 2, sync: true }),
+    pino.destination({ fd: logFd, sync: true }),
   );
 }
