@@ -12,6 +12,7 @@ import { ConfigError } from "../runtime/config.js";
 import { EndpointConfigError, LocatorRegistrationError } from "../ice-server/index.js";
 import { registerProcess, type ProcessRegistration } from "../runtime/iceProcess.js";
 import { redirectStdio } from "../runtime/stdioFiles.js";
+import { checkSharedSecret } from "../runtime/secret.js";
 import { BrokerStartError } from "../broker/iceStormBroker.js";
 import { StorageFault } from "../runtime/storageErrors.js";
 
@@ -35,6 +36,7 @@ export async function runService(
 ): Promise<void> {
   try {
     redirectStdio(props);
+    checkSharedSecret(props);
   } catch (e) {
     process.stderr.write(`iceflix ${kind}: failed to start: ${(e as Error).message}\n`);
     process.exit(EXIT.error);

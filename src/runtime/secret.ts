@@ -38,6 +38,18 @@ export function ensureSecret(file: string): Buffer {
   return readSecret(file);
 }
 
+/**
+ * `IceFlix.Secret.Create=0` (an IceGrid deployment: one secret file copied to every host): the
+ * file named by IceFlix.Secret.File must exist; a service must not make up a secret of its own,
+ * which would split the deployment. Throws a SecretError naming the file.
+ */
+export function checkSharedSecret(props: { getProperty(name: string): string }): void {
+  if (props.getProperty("IceFlix.Secret.Create").trim() !== "0") return;
+  const file = props.getProperty("IceFlix.Secret.File").trim();
+  if (!file) throw new SecretError("IceFlix.Secret.Create=0 needs IceFlix.Secret.File (the deployment secret every host shares)");
+  readSecret(file);
+}
+
 /** HKDF-SHA256(secret, empty salt, info, 32 bytes). */
 export function deriveKey(secret: Buffer, info: string): Buffer {
   return Buffer.from(hkdfSync("sha256", secret, Buffer.alloc(0), Buffer.from(info, "utf8"), 32));
