@@ -58,10 +58,10 @@ export async function up(options: UpOptions): Promise<number> {
   try {
     ensureSecret(paths.secret);
     const mediaDir = options.media ?? join(paths.root, "demo-media");
-    if (!options.media) {
-      await ensureDemoMedia(mediaDir, say);
-      demo = await ensureDemoUser(join(paths.root, "users.db"));
-    }
+    // The clips are made while the broker and the first services start: only the provider needs them.
+    const demoMedia = options.media ? Promise.resolve() : ensureDemoMedia(mediaDir, say);
+    demoMedia.catch(() => {}); // awaited before the provider starts; this keeps an early failure handled
+    if (!options.media) demo = await ensureDemoUser(join(paths.root, "users.db"));
     const ports = portsFromBase(options.basePort);
     const common = ["--data", paths.root, ...options.propertyArgs];
     say("starting the broker");
@@ -73,6 +73,7 @@ export async function up(options: UpOptions): Promise<number> {
     const withBroker = [...common, `--IceFlix.IceStorm/TopicManager=${broker.proxy}`];
     // Mains first, so they hear the services' first announcements.
     for (const service of SERVICES) {
+      if (service.kind === "streaming") await demoMedia;
       say(`starting ${options.replicas} × ${service.kind}`);
       for (let i = 0; i < options.replicas; i++) {
         const port = i === 0 ? ports[service.port] : 0;
