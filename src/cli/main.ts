@@ -74,6 +74,37 @@ export async function main(argv: string[]): Promise<void> {
       process.exitCode = await status(dataOf(o), o.json, props());
     });
 
+  // `grid up|down|status`: IceFlix on a local IceGrid from deploy/icegrid/iceflix.xml (docs/icegrid.md).
+  const grid = program.command("grid").description("IceFlix on IceGrid on this machine: a registry, N nodes, deploy/icegrid/iceflix.xml");
+  grid
+    .command("up")
+    .description("start a registry and N nodes, deploy IceFlix on them (demo user and media unless --media)")
+    .option("--data <dir>", "data folder")
+    .option("--nodes <n>", "IceGrid nodes (each runs one replica of every service; IceStorm on the first 3)", intOption(1, 16), 3)
+    .option("--media <dir>", "media folder every StreamProvider serves")
+    .option("--detach", "run in the background; stop with `iceflix grid down`", false)
+    .action(async (o: { data?: string; nodes: number; media?: string; detach: boolean }) => {
+      const { gridUp } = await import("./commands/gridUp.js");
+      process.exitCode = await gridUp({ data: dataOf(o), nodes: o.nodes, media: o.media, detach: o.detach });
+    });
+  grid
+    .command("down")
+    .description("stop the grid `grid up` started from the data folder")
+    .option("--data <dir>", "data folder")
+    .action(async (o: { data?: string }) => {
+      const { gridDown } = await import("./commands/gridDown.js");
+      process.exitCode = await gridDown(dataOf(o));
+    });
+  grid
+    .command("status")
+    .description("the grid's nodes and servers with their state")
+    .option("--data <dir>", "data folder")
+    .option("--json", "machine-readable output", false)
+    .action(async (o: { data?: string; json: boolean }) => {
+      const { gridStatus } = await import("./commands/gridStatus.js");
+      process.exitCode = await gridStatus(dataOf(o), o.json);
+    });
+
   program
     .command("broker")
     .description("run IceStorm (Debian zeroc-icebox) in the foreground")

@@ -1,0 +1,29 @@
+/**
+ * deploy/icegrid/iceflix.xml deploys 3 nodes. `grid up --nodes N` adapts it on one machine:
+ * fewer nodes drop the last node sections (IceStorm then has fewer replicas); more nodes get
+ * node1's services without an IceStorm replica (3 replicas are what IceStorm HA is deployed with).
+ */
+const NODE_SECTION = /^( *)<node name="node(\d+)">\n[\s\S]*?^\1<\/node>\n/gm;
+
+export function descriptorForNodes(xml: string, nodes: number): string {
+  const sections = [...xml.matchAll(NODE_SECTION)];
+  if (sections.length === 0) throw new Error("the descriptor has no <node name=\"nodeK\"> sections");
+  if (nodes <= sections.length) {
+    return xml.replace(NODE_SECTION, (section, _indent: string, k: string) => (Number(k) <= nodes ? section : ""));
+  }
+  const first = sections[0]![0];
+  const extra: string[] = [];
+  for (let k = sections.length + 1; k <= nodes; k++) {
+    extra.push(
+      first
+        .replace('<node name="node1">', `<node name="node${k}">`)
+        .replace(/^.*template="IceFlix\.IceStorm".*\n/m, "")
+        .replaceAll("${node1-host}", `\${node${k}-host}`),
+    );
+  }
+  const last = sections[sections.length - 1]!;
+  const at = last.index! + last[0].length;
+  const variables = Array.from({ length: nodes - sections.length }, (_, i) => `    <variable name="node${sections.length + i + 1}-host" value="127.0.0.1"/>\n`).join("");
+  const withNodes = xml.slice(0, at) + extra.join("") + xml.slice(at);
+  return withNodes.replace(/^( *<variable name="node\d+-host".*\n)(?!\s*<variable name="node\d+-host")/m, `$1${variables}`);
+}
