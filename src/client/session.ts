@@ -24,6 +24,8 @@ import type { ResultRow } from "./resultTable.js";
 /** Spec §10, checked here too so the user gets a precise message before any call. */
 const LIMITS = { nameChars: 512, tagChars: 128, tagsPerCall: 1000, searchChars: 512, userChars: 64 } as const;
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+/** A media id shortened as the search table shows it (full ids are 64 hex characters). */
+const SHORT_ID = /^[0-9a-f]{6,63}$/;
 /** Titles whose name and tags are remembered (the oldest are forgotten first). */
 const KNOWN_TITLES = 10_000;
 
@@ -290,11 +292,24 @@ export class ClientSession {
     return was;
   }
 
-  /** The title an edit or play applies to: `id` when given (non-interactive), else the selection. */
-  #target(id?: string): { id: string; name?: string } {
-    if (id !== undefined) return { id, name: this.#known.get(id)?.name };
+  /** The title an edit or play applies to: `id` when given (non-interactive; the short id a
+   * search table shows is enough), else the selection. */
+  async #target(id?: string): Promise<{ id: string; name?: string }> {
+    if (id !== undefined) {
+      const full = SHORT_ID.test(id) ? await this.#expandShortId(id) : id;
+      return { id: full, name: this.#known.get(full)?.name };
+    }
     if (!this.#selection) throw new ClientError("select a title first (search, then select <n>)");
     return this.#selection;
+  }
+
+  /** The one catalog id that starts with `prefix` (from the list of all titles). */
+  async #expandShortId(prefix: string): Promise<string> {
+    const ids = await this.#catalog((c) => c.getTilesByName("", false));
+    const matches = ids.filter((id) => id.startsWith(prefix));
+    if (matches.length === 1) return matches[0]!;
+    if (matches.length === 0) throw new ClientError(`no title's id starts with ${prefix}`);
+    throw new ClientError(`${prefix} is the start of ${matches.length} ids: give more of it`);
   }
 
   /** After an edit: the title as the catalog now has it (or as we expect it, if it cannot say). */
@@ -320,7 +335,7 @@ export class ClientSession {
     if (!name || [...name].length > LIMITS.nameChars || CONTROL.test(name)) {
       throw new UsageError(`a title has 1–${LIMITS.nameChars} characters and no control characters`);
     }
-    const target = this.#target(id);
+    const target = await this.#target(id);
     this.#requireLogin();
     await this.withToken((token) => this.#catalog((c) => c.renameTile(target.id, name, token)));
     return this.#afterEdit(target.id, (before) => ({ name, tags: before.tags }));
@@ -328,7 +343,7 @@ export class ClientSession {
 
   async addTags(tags: string[], id?: string): Promise<TitleInfo> {
     checkTags(tags);
-    const target = this.#target(id);
+    const target = await this.#target(id);
     this.#requireLogin();
     await this.withToken((token) => this.#catalog((c) => c.addTags(target.id, tags, token)));
     return this.#afterEdit(target.id, (before) => ({ name: before.name, tags: [...new Set([...(before.tags ?? []), ...tags])] }));
@@ -336,7 +351,7 @@ export class ClientSession {
 
   async removeTags(tags: string[], id?: string): Promise<TitleInfo> {
     checkTags(tags);
-    const target = this.#target(id);
+    const target = await this.#target(id);
     this.#requireLogin();
     await this.withToken((token) => this.#catalog((c) => c.removeTags(target.id, tags, token)));
     return this.#afterEdit(target.id, (before) => ({ name: before.name, tags: (before.tags ?? []).filter((t) => !tags.includes(t)) }));
@@ -350,7 +365,7 @@ export class ClientSession {
 
   /** Starts streaming the selected title (or `id`); returns once the player runs. */
   async play(id?: string): Promise<PlaybackStatus> {
-    const target = this.#target(id);
+    const target = await this.#target(id);
     this.#requireLogin();
     const media = await this.#catalog(async (c) => {
       try {

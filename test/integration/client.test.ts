@@ -563,6 +563,19 @@ describe("iceflix client, non-interactive", { timeout: 300_000 }, () => {
     assert.match(back.stdout, /^renamed: "Colour Bars\.mp4"/m);
   });
 
+  test("the short id a search table shows is enough for an edit; an unknown prefix is one clear line", async () => {
+    const short = colourId.slice(0, 12);
+    const tagged = await client(["add_tags", short, "short-id", "--user", USER, "--password-stdin", "--json"], { stdin: `${PASSWORD}\n` });
+    assert.equal(tagged.code, 0, show(tagged));
+    assert.equal(json(tagged).id, colourId);
+    assert.deepEqual(json(await client(["tag_search", "short-id", "--json"])).results.map((r: { id: string }) => r.id), [colourId]);
+    const untagged = await client(["remove_tags", short, "short-id", "--user", USER, "--password-stdin"], { stdin: `${PASSWORD}\n` });
+    assert.equal(untagged.code, 0, show(untagged));
+    const none = await client(["rename", "000000", "X", "--user", USER, "--password-stdin"], { stdin: `${PASSWORD}\n` });
+    assert.equal(none.code, 1, show(none));
+    assert.match(none.stderr, /^iceflix client: no title's id starts with 000000$/m);
+  });
+
   test("errors: unknown id → 1; no --user → 2; unknown command, interactive-only, misplaced option → 2", async () => {
     const unknown = await client(["rename", "f".repeat(64), "X", "--user", USER, "--password-stdin", "--json"], { stdin: `${PASSWORD}\n` });
     assert.equal(unknown.code, 1, show(unknown));
