@@ -51,5 +51,29 @@ writeFileSync(
   out,
   JSON.stringify({ startedAt: startedAt.toISOString(), finishedAt: new Date().toISOString(), tier: ci ? "ci" : "full", exitCode: code, node: process.version, cpus: cpus().length, figures }, null, 2) + "\n",
 );
+if (!ci && names.length === 0) updateReliabilityDoc();
 console.log(`\n${figures.length} figures written to ${out}; the tests ${code === 0 ? "passed" : "FAILED"}`);
 process.exit(code);
+
+/** Replaces what stands between the chaos-figures marks of docs/reliability.md with this run's figures. */
+function updateReliabilityDoc(): void {
+  const doc = join(root, "docs", "reliability.md");
+  const text = readFileSync(doc, "utf8");
+  const start = "<!-- chaos-figures:start -->";
+  const end = "<!-- chaos-figures:end -->";
+  const from = text.indexOf(start);
+  const to = text.indexOf(end);
+  if (from < 0 || to < from) {
+    console.error(`docs/reliability.md has no ${start} … ${end} section: not updated`);
+    return;
+  }
+  const section = [
+    start,
+    `Written by \`npm run chaos\` on ${startedAt.toISOString().slice(0, 16).replace("T", " ")} UTC (${cpus().length} CPUs, load ${loadavg().map((l) => l.toFixed(1)).join(" ")}); the tests ${code === 0 ? "passed" : "FAILED"}.`,
+    "",
+    ...figures.map((f) => `- ${f.name}: ${f.line}`),
+    end,
+  ].join("\n");
+  writeFileSync(doc, text.slice(0, from) + section + text.slice(to + end.length));
+  console.log(`docs/reliability.md: "Latest full run" updated`);
+}
