@@ -610,7 +610,21 @@ export function setDispatchErrorMapper(mapper: DispatchErrorMapper): void {
       } catch {
         mapped = new Ice.UnknownException("internal error");
       }
-      return original.call(this, mapped, amd);
+      try {
+        return original.call(this, mapped, amd);
+      } catch (marshalError) {
+        // The exception itself could not be marshalled (e.g. a string member holding a lone
+        // surrogate throws URIError): thrown on, it would end the process from a promise
+        // callback. Nothing was sent yet (each reply starts a new stream), so send that failure.
+        if (marshalError instanceof Ice.LocalException) throw marshalError;
+        let fallback: unknown;
+        try {
+          fallback = dispatchErrorMapper ? dispatchErrorMapper(marshalError, this._current) : marshalError;
+        } catch {
+          fallback = new Ice.UnknownException("internal error");
+        }
+        return original.call(this, fallback, amd);
+      }
     };
   }
   dispatchErrorMapper = mapper;

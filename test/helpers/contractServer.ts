@@ -24,6 +24,8 @@ class CatalogEcho extends IceFlix.MediaCatalog {
     if (id === "wrong") throw new IceFlix.WrongMediaId(id);
     if (id === "unavailable") throw new IceFlix.TemporaryUnavailable();
     if (id === "crash") throw new Error("internal detail /secret/path/file.ts");
+    // A lone surrogate cannot be encoded as UTF-8: marshalling this exception throws.
+    if (id === "unmarshallable") throw new IceFlix.WrongMediaId("\ud800");
     return new IceFlix.Media(id, this.provider(), new IceFlix.MediaInfo(`name of ${id}`, ["tag1", "ñ", ""]));
   }
   getTilesByName(name: string, exact: boolean): string[] {

@@ -186,6 +186,24 @@ describe("server transport robustness", () => {
     }
   });
 
+  it("answers an exception it cannot marshal (lone surrogate) with an error, and stays up", async () => {
+    const server = shared!;
+    const communicator = Ice.initialize();
+    try {
+      const catalog = IceFlix.MediaCatalogPrx.uncheckedCast(communicator.stringToProxy(`catalog:${server.ready.endpoints}`));
+      const error = await catalog.getTile("unmarshallable").then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      // The mapped failure (InternalError, not declared by getTile) reaches an Ice client this way.
+      assert.ok(error instanceof Ice.UnknownUserException, `got ${String(error)}`);
+      assert.match(error.unknown, /InternalError/);
+      assert.equal((await catalog.getTile("m1")).id, "m1");
+    } finally {
+      await communicator.destroy();
+    }
+  });
+
   it("survives clients that disconnect in the middle of a call", async () => {
     const server = shared!;
     // 30 peers each send slow isAuthorized("1000") and leave at once, three ways.
