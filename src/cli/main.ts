@@ -80,7 +80,7 @@ export async function main(argv: string[]): Promise<void> {
     .command("up")
     .description("start a registry and N nodes, deploy IceFlix on them (demo user and media unless --media)")
     .option("--data <dir>", "data folder")
-    .option("--nodes <n>", "IceGrid nodes (each runs one replica of every service; IceStorm on the first 3)", intOption(1, 16), 3)
+    .option("--nodes <n>", "IceGrid nodes, each running a replica of every service (IceStorm on the first 3)", intOption(3, 16), 3)
     .option("--media <dir>", "media folder every StreamProvider serves")
     .option("--detach", "run in the background; stop with `iceflix grid down`", false)
     .action(async (o: { data?: string; nodes: number; media?: string; detach: boolean }) => {

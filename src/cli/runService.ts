@@ -55,7 +55,9 @@ export async function runService(
     await component?.stop().catch(() => undefined);
     if (isExpectedStartError(e)) log.error({ error: (e as Error).message }, `${kind} failed to start`);
     else log.error({ err: e }, `${kind} failed to start`);
-    process.stderr.write(`iceflix ${kind}: failed to start: ${(e as Error).message}\n`);
+    // Ice's local exceptions carry no message: their type is the reason.
+    const why = (e as Error).message || (e instanceof Ice.Exception ? e.ice_id() : String(e));
+    process.stderr.write(`iceflix ${kind}: failed to start: ${why}\n`);
     process.exit(EXIT.error);
   }
   process.stdout.write(JSON.stringify({ event: "ready", kind, pid: process.pid, proxy: component.proxy }) + "\n");

@@ -1,16 +1,16 @@
 /**
- * deploy/icegrid/iceflix.xml deploys 3 nodes. `grid up --nodes N` adapts it on one machine:
- * fewer nodes drop the last node sections (IceStorm then has fewer replicas); more nodes get
- * node1's services without an IceStorm replica (3 replicas are what IceStorm HA is deployed with).
+ * deploy/icegrid/iceflix.xml deploys 3 nodes. `grid up --nodes N` adapts it on one machine: more
+ * nodes get node1's services without an IceStorm replica. Fewer are refused: replicated IceStorm
+ * needs at least 3 replicas ("Replication requires at least 3 Nodes").
  */
+export const MIN_NODES = 3;
 const NODE_SECTION = /^( *)<node name="node(\d+)">\n[\s\S]*?^\1<\/node>\n/gm;
 
 export function descriptorForNodes(xml: string, nodes: number): string {
   const sections = [...xml.matchAll(NODE_SECTION)];
   if (sections.length === 0) throw new Error("the descriptor has no <node name=\"nodeK\"> sections");
-  if (nodes <= sections.length) {
-    return xml.replace(NODE_SECTION, (section, _indent: string, k: string) => (Number(k) <= nodes ? section : ""));
-  }
+  if (nodes < MIN_NODES) throw new Error(`IceStorm replication needs at least ${MIN_NODES} nodes (asked for ${nodes})`);
+  if (nodes <= sections.length) return xml;
   const first = sections[0]![0];
   const extra: string[] = [];
   for (let k = sections.length + 1; k <= nodes; k++) {

@@ -1,7 +1,8 @@
 /**
- * When a freshly deployed grid serves: every node's Main registered (their direct endpoints are
- * what main.proxy holds), one Main handing out an Authenticator and a MediaCatalog (so a login
- * works at once), the replicated TopicManager resolving. IceGrid has no event for "the services
+ * When a freshly deployed grid serves: every server's adapters registered (a server that exited
+ * while IceStorm was still coming up is being restarted by its node), every node's Main (their
+ * direct endpoints are what main.proxy holds), one Main handing out an Authenticator and a
+ * MediaCatalog (so a login works at once), the replicated TopicManager resolving. IceGrid has no event for "the services
  * found each other", so each is polled, all within one deadline.
  */
 import { Ice, IceFlix } from "../slice/index.js";
@@ -18,6 +19,15 @@ export async function waitForGrid(communicator: Ice.Communicator, nodes: readonl
   const deadline = Date.now() + timeoutMs;
   const locator = communicator.getDefaultLocator();
   if (!locator) throw new Error("waitForGrid needs a communicator with a default locator");
+  for (const [k, node] of nodes.entries()) {
+    const adapters = ["Authenticator-NODE.AuthenticatorAdapter", "Catalog-NODE.CatalogAdapter", "StreamProvider-NODE.StreamingAdapter"];
+    for (const adapter of adapters) {
+      const adapterId = `IceFlix.${adapter.replace("NODE", node)}`;
+      await until(`${adapterId} registered`, deadline, () => locator.findAdapterById(adapterId));
+    }
+    // IceStorm replicas run on the first 3 nodes (descriptorNodes.ts).
+    if (k < 3) await until(`IceStorm replica ${k + 1}`, deadline, () => locator.findAdapterById(`IceFlix.IceStorm${k + 1}.TopicManager`));
+  }
   const mains: string[] = [];
   for (const node of nodes) {
     const adapterId = `IceFlix.Main-${node}.MainAdapter`;

@@ -19,6 +19,8 @@ import type { GridPaths } from "./gridFiles.js";
 export const DESCRIPTOR = fileURLToPath(new URL("../../../deploy/icegrid/iceflix.xml", import.meta.url));
 const ICEFLIX_BIN = fileURLToPath(new URL("../../../bin/iceflix", import.meta.url));
 const HOST = "127.0.0.1";
+/** The descriptor's port variables (spec §1 defaults for hosts of their own). */
+const PORT_VARIABLES = ["main-port", "auth-port", "catalog-port", "streaming-port", "topic-manager-port", "publish-port", "icestorm-node-port"];
 /** The services of 3 nodes and IceStorm's election take a few seconds; a loaded machine more. */
 const READY_TIMEOUT_MS = 90_000;
 
@@ -78,6 +80,8 @@ export class LocalGrid {
       media: o.media,
       "secret-file": o.paths.secret,
       "announce-period": String(o.announcePeriodSeconds ?? 10),
+      // All nodes share this machine: every server on a free port.
+      ...Object.fromEntries(PORT_VARIABLES.map((v) => [v, "0"])),
       // A node running as root starts servers as "nobody" unless they name an account.
       ...(process.getuid?.() === 0 ? { "server-user": "root" } : {}),
     };

@@ -31,6 +31,11 @@ function iceflix(args: string[], timeoutMs = 180_000, stdin = ""): Promise<Run> 
   });
 }
 
+/** The last lines of a server's output, for a failure message. */
+function tail(file: string): string {
+  return existsSync(file) ? readFileSync(file, "utf8").trim().split("\n").slice(-3).join(" | ").slice(0, 1500) : "(no output)";
+}
+
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -115,7 +120,9 @@ describe("iceflix grid up/status/down (real IceGrid)", () => {
     const s = JSON.parse(status.stdout) as StatusJson;
     assert.deepEqual(s.nodes, ["node1", "node2", "node3"].map((node) => ({ node, up: true })));
     assert.equal(s.servers.length, 15);
-    assert.ok(s.servers.every((x) => x.state === "active" && x.pid !== null), status.stdout);
+    const notActive = s.servers.filter((x) => x.state !== "active" || x.pid === null);
+    const why = notActive.map((x) => `${x.server} ${x.state}: ${tail(join(data, "grid", x.node, "output", `${x.server}.err`))}`);
+    assert.deepEqual(why, [], "every server active");
     const users = await iceflix(["user", "list", "--data", data], 30_000);
     assert.equal(users.code, 0, users.stderr);
     assert.match(users.stdout, /^demo$/m);

@@ -39,7 +39,7 @@ describe("deploy/icegrid/iceflix.xml", () => {
 
     // Variables reach the servers: each node's host, the shared secret that services must not create.
     const auth2 = await grid.admin("server describe IceFlix.Authenticator-node2");
-    assert.match(auth2, /endpoints = `tcp -h 127\.0\.0\.2'/);
+    assert.match(auth2, /endpoints = `tcp -h 127\.0\.0\.2 -p 9094'/);
     assert.match(auth2, /replica group id = `IceFlix\.Authenticator'/);
     assert.match(auth2, /IceFlix\.Secret\.Create = `0'/);
     assert.match(auth2, /IceFlix\.IceStorm\/TopicManager = `IceFlix\.IceStorm\/TopicManager'/);

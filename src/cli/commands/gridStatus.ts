@@ -18,10 +18,10 @@ export async function gridStatus(data: string, json: boolean): Promise<number> {
   let nodes: Array<{ node: string; up: boolean }>;
   let servers: ServerStatus[];
   try {
-    nodes = await Promise.all(
-      words(await admin("node list")).map(async (node) => ({ node, up: (await admin(`node ping ${node}`)).includes("up") })),
-    );
     servers = await Promise.all(words(await admin("server list")).map((server) => serverStatus(server, admin)));
+    // The descriptor's nodes too: one that never started is missing from "node list".
+    const names = [...new Set([...words(await admin("node list")), ...servers.map((x) => x.node).filter(Boolean)])].sort();
+    nodes = await Promise.all(names.map(async (node) => ({ node, up: (await admin(`node ping ${node}`).catch(() => "")).includes("up") })));
   } catch (e) {
     if (e instanceof GridAdminError) throw new CliError(`the grid's registry (${state.locator}) does not answer: ${e.message}`, EXIT.notRunning);
     throw e;
@@ -39,7 +39,11 @@ export async function gridStatus(data: string, json: boolean): Promise<number> {
 }
 
 async function serverStatus(server: string, admin: (command: string) => Promise<string>): Promise<ServerStatus> {
-  const [stateText, describe] = await Promise.all([admin(`server state ${server}`), admin(`server describe ${server}`)]);
+  const [stateText, describe] = await Promise.all([
+    // A server whose node is down has no state to report.
+    admin(`server state ${server}`).catch(() => "unreachable"),
+    admin(`server describe ${server}`),
+  ]);
   const state = stateText.trim().split(/\s+/)[0] ?? "unknown";
   const node = /node = `([^']*)'/.exec(describe)?.[1] ?? "";
   let pid: number | null = null;

@@ -111,7 +111,8 @@ async function gridUpDetached(options: GridUpOptions, paths: GridPaths): Promise
       return EXIT.ok;
     }
     if (exited !== null) {
-      const why = lastLines(logFile, 1) || `the background grid exited with code ${exited}`;
+      // Its last line is its own error report ("iceflix: …"): ours adds the prefix again.
+      const why = lastLines(logFile, 1).replace(/^iceflix: /, "") || `the background grid exited with code ${exited}`;
       throw new CliError(`${why} (log: ${logFile})`, exited === EXIT.alreadyRunning ? EXIT.alreadyRunning : EXIT.error);
     }
     // The background process writes grid.json when ready; there is no other channel to wait on.
