@@ -29,7 +29,7 @@ export const RESYNC_MS = 1000;
 /** Datagrams waiting in the socket's queue beyond this are dropped, not queued. */
 const MAX_SEND_QUEUE = 512;
 /** Default read-ahead (the bound is MAX_READ_AHEAD_MS): enough to ride out a slow read. */
-export const DEFAULT_READ_AHEAD_MS = 500;
+export const DEFAULT_READ_AHEAD_MS = 300;
 
 export interface InProcessStreamOptions {
   table: H264SampleTable;

@@ -62,8 +62,8 @@ export class PacingScheduler {
     const first = this.#heap[0];
     if (!first) return;
     this.#armedFor = first.at;
+    // Not unref'd: frames still to send are live work (the provider's stop() clears them).
     this.#timer = setTimeout(() => this.#runDue(), Math.max(0, first.at - performance.now()));
-    this.#timer.unref(); // the provider's adapter keeps the process alive, not its streams
   }
 
   #runDue(): void {

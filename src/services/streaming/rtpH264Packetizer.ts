@@ -6,8 +6,8 @@
  * bit is set on the last packet of each access unit; all packets of one access unit carry its
  * 90 kHz timestamp.
  *
- * A packet is a list of buffers (its header, then slices of the sample): dgram sends the list as
- * one datagram, so the sample bytes are never copied.
+ * The packets of one access unit are written into one buffer (one allocation per frame, each
+ * packet a slice of it): sending a single buffer per datagram is cheaper for dgram than a list.
  */
 
 /** Largest RTP packet (header included): rtph264pay's default MTU, under any Ethernet path's 1500. */
@@ -23,7 +23,7 @@ export class CorruptSampleError extends Error {
   override name = "CorruptSampleError";
 }
 
-export type RtpPacket = Buffer[];
+export type RtpPacket = Buffer;
 
 export interface PacketizerOptions {
   payloadType: number;
@@ -71,39 +71,47 @@ export class H264RtpPacketizer {
     if ((hasIdr || !this.#configSent) && !hasSps) units.unshift(...this.options.sps, ...this.options.pps);
     this.#configSent = true;
 
-    const packets: RtpPacket[] = [];
+    // Layout first (sizes), then one buffer for the whole access unit.
     const max = this.#maxPayload;
+    const room = max - 2; // an FU-A fragment's payload after its indicator and header
+    let total = 0;
+    for (const unit of units) {
+      total += unit.length <= max ? RTP_HEADER + unit.length : Math.ceil((unit.length - 1) / room) * (RTP_HEADER + 2) + unit.length - 1;
+    }
+    const block = Buffer.allocUnsafe(total);
+    const packets: RtpPacket[] = [];
+    let at = 0;
     units.forEach((unit, u) => {
       const lastUnit = u === units.length - 1;
       if (unit.length <= max) {
-        packets.push([this.#header(timestamp, lastUnit), unit]);
+        this.#header(block, at, timestamp, lastUnit);
+        unit.copy(block, at + RTP_HEADER);
+        packets.push(block.subarray(at, (at += RTP_HEADER + unit.length)));
         return;
       }
       // FU-A: indicator (F, NRI, type 28) and header (S, E, the unit's type), then its payload cut to fit.
       const indicator = (unit[0]! & 0xe0) | FU_A;
       const type = unit[0]! & 0x1f;
-      const room = max - 2;
       for (let pos = 1; pos < unit.length; pos += room) {
         const end = Math.min(pos + room, unit.length);
         const last = end === unit.length;
-        const head = this.#header(timestamp, lastUnit && last, 2);
-        head[RTP_HEADER] = indicator;
-        head[RTP_HEADER + 1] = (pos === 1 ? 0x80 : 0) | (last ? 0x40 : 0) | type;
-        packets.push([head, unit.subarray(pos, end)]);
+        this.#header(block, at, timestamp, lastUnit && last);
+        block[at + RTP_HEADER] = indicator;
+        block[at + RTP_HEADER + 1] = (pos === 1 ? 0x80 : 0) | (last ? 0x40 : 0) | type;
+        unit.copy(block, at + RTP_HEADER + 2, pos, end);
+        packets.push(block.subarray(at, (at += RTP_HEADER + 2 + end - pos)));
       }
     });
     return packets;
   }
 
-  /** An RTP header (RFC 3550: V=2, no padding/extension/CSRC) with `extra` bytes of room after it. */
-  #header(timestamp: number, marker: boolean, extra = 0): Buffer {
-    const h = Buffer.allocUnsafe(RTP_HEADER + extra);
-    h[0] = 0x80;
-    h[1] = (marker ? 0x80 : 0) | (this.options.payloadType & 0x7f);
-    h.writeUInt16BE(this.#sequence, 2);
-    h.writeUInt32BE(timestamp >>> 0, 4);
-    h.writeUInt32BE(this.options.ssrc >>> 0, 8);
+  /** An RTP header (RFC 3550: V=2, no padding/extension/CSRC) written at `at`. */
+  #header(h: Buffer, at: number, timestamp: number, marker: boolean): void {
+    h[at] = 0x80;
+    h[at + 1] = (marker ? 0x80 : 0) | (this.options.payloadType & 0x7f);
+    h.writeUInt16BE(this.#sequence, at + 2);
+    h.writeUInt32BE(timestamp >>> 0, at + 4);
+    h.writeUInt32BE(this.options.ssrc >>> 0, at + 8);
     this.#sequence = (this.#sequence + 1) & 0xffff;
-    return h;
   }
 }
