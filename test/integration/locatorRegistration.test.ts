@@ -151,6 +151,17 @@ describe("locator registration (real icegridregistry)", () => {
     assert.match(lines[0]!, /cannot register adapter IceFlix\.Main\.x with the locator IceGrid\/Locator.*ConnectionRefused/);
   });
 
+  test("a shared secret file that is missing (IceFlix.Secret.Create=0) fails the start in one line naming it, exit 1", () => {
+    const missing = join(data, "no-such-dir", "secret");
+    const run = spawnSync(
+      process.execPath,
+      [ICEFLIX_BIN, "auth", "--data", join(data, "nosecret"), "--AuthenticatorAdapter.Endpoints=tcp -h 127.0.0.1 -p 0", "--IceFlix.Secret.Create=0", `--IceFlix.Secret.File=${missing}`],
+      { encoding: "utf8", timeout: 20_000 },
+    );
+    assert.equal(run.status, 1, run.stderr);
+    assert.deepEqual(run.stderr.trim().split("\n"), [`iceflix auth: failed to start: cannot read the deployment secret ${missing} (run \`iceflix up\` once, or set IceFlix.Secret.File)`]);
+  });
+
   test("a Python client with only the locator resolves and calls every indirect proxy", async () => {
     requireTool("/usr/bin/python3");
     await startService("auth", "IceFlix.Authenticator.py1", "IceFlix.Authenticator");
