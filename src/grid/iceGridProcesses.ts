@@ -28,8 +28,12 @@ export interface RegistryOptions {
   /** Adapters not in any application may register (tests of the transport). @default false */
   dynamicRegistration?: boolean;
   readyTimeoutMs?: number;
+  launcher?: Launcher;
   log: Logger;
 }
+
+/** Turns a command line into the one to spawn, e.g. inside a network namespace (`ip netns exec NS …`). */
+export type Launcher = (command: string, args: string[]) => { command: string; args: string[] };
 
 export interface NodeOptions {
   name: string;
@@ -40,6 +44,7 @@ export interface NodeOptions {
   readyTimeoutMs?: number;
   /** Extra environment for the node and so for the servers it starts. */
   env?: NodeJS.ProcessEnv;
+  launcher?: Launcher;
   log: Logger;
 }
 
@@ -92,7 +97,8 @@ export function nodeArgs(o: NodeOptions): string[] {
 export async function startRegistry(o: RegistryOptions): Promise<GridProcess> {
   mkdirSync(join(o.dir, "db"), { recursive: true });
   const logFile = join(o.dir, "registry.log");
-  return startUntilLine("icegridregistry", ICEGRID_REGISTRY, registryArgs(o), "IceGrid.Registry.Client ready", logFile, o.readyTimeoutMs, o.log);
+  const { command, args } = (o.launcher ?? direct)(ICEGRID_REGISTRY, registryArgs(o));
+  return startUntilLine("icegridregistry", command, args, "IceGrid.Registry.Client ready", logFile, o.readyTimeoutMs, o.log);
 }
 
 /** Starts icegridnode; resolves once it is registered with the registry. */
@@ -100,8 +106,11 @@ export async function startNode(o: NodeOptions): Promise<GridProcess> {
   mkdirSync(join(o.dir, "data"), { recursive: true });
   mkdirSync(join(o.dir, "output"), { recursive: true });
   const logFile = join(o.dir, "node.log");
-  return startUntilLine(`icegridnode ${o.name}`, ICEGRID_NODE, nodeArgs(o), `${o.name} ready`, logFile, o.readyTimeoutMs, o.log, o.env);
+  const { command, args } = (o.launcher ?? direct)(ICEGRID_NODE, nodeArgs(o));
+  return startUntilLine(`icegridnode ${o.name}`, command, args, `${o.name} ready`, logFile, o.readyTimeoutMs, o.log, o.env);
 }
+
+const direct: Launcher = (command, args) => ({ command, args });
 
 async function startUntilLine(
   what: string,
