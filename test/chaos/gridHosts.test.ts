@@ -15,8 +15,10 @@
  *     fails beyond its retry, Main stops handing the host out, and hands it out again after the heal;
  *  3. the registry host is lost: the running system keeps serving (the registry is only needed
  *     to resolve); once it is back, `Main` resolves through the locator again.
- * Not covered yet: streams (getStream/getSDP with an RTP receiver) and event counts (published
- * vs received) across the loss (issue 20).
+ * Events: the test publishes a numbered event every 100 ms through the replicated TopicManager
+ * to its own subscriber on the client host across each fault: none the publisher saw accepted may
+ * be lost (publishes refused, duplicates and counts reported).
+ * Not covered yet: streams (getStream/getSDP with an RTP receiver) across the loss (issue 20).
  * after() kills every process of every namespace and removes them (also when a test failed).
  * Needs root (ip netns): under CI=true a failure to create namespaces fails the test.
  */
@@ -26,7 +28,11 @@ import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Ice, type IceFlixExt } from "../../src/slice/index.js";
+import { Ice, IceFlix, type IceFlixExt } from "../../src/slice/index.js";
+import { ServerAdapter } from "../../src/ice-server/index.js";
+import { Topics } from "../../src/runtime/topics.js";
+import { callDroppingStuckConnection } from "../../src/runtime/staleConnection.js";
+import { TOPIC_MANAGER_IDENTITY } from "../../src/grid/gridReadiness.js";
 import { createLogger } from "../../src/runtime/logger.js";
 import { startNode, startRegistry, locatorProxy, type GridProcess } from "../../src/grid/iceGridProcesses.js";
 import { gridAdmin } from "../../src/grid/iceGridAdmin.js";
@@ -51,6 +57,28 @@ const USER = "gridder";
 const PASSWORD = "grid hosts pw";
 const REGISTRY_PORTS = { client: 4061, server: 4062, internal: 4063 };
 const log = createLogger("chaos-grid", "warn");
+/** A topic of our own on the replicated IceStorm: events the test publishes and receives. */
+const PROBE_TOPIC = "IceFlixGridProbe";
+const PROBE_PERIOD_MS = 100;
+
+/** Records the probe events (ids "probe-N") this subscriber receives. */
+class ProbeListener extends IceFlix.ServiceAvailability {
+  readonly received: string[] = [];
+  catalogService(): void {}
+  mediaService(): void {}
+  authenticationService(_service: IceFlix.AuthenticatorPrx | null, id: string): void {
+    this.received.push(id);
+  }
+}
+
+interface ProbeCounts {
+  published: number;
+  /** Publishes that failed even after the publisher's re-resolution and retry. */
+  publishFailed: number;
+  received: number;
+  lost: number;
+  duplicates: number;
+}
 
 const unavailable = await netnsUnavailable();
 
@@ -106,9 +134,12 @@ describe("chaos: IceFlix on IceGrid across hosts (network namespaces)", { timeou
   function clientLoops(tally: RetryTally): { stop(): Promise<void> } {
     let running = true;
     const body = async () => {
-      await withOneRetry(tally, "login", () => login(main, USER, PASSWORD));
-      await withOneRetry(tally, "search", async () => (await main.getCatalogService()).getTilesByName("Colour", false));
-      await withOneRetry(tally, "getTile", async () => (await main.getCatalogService()).getTile(mediaId));
+      // As IceFlix's client does: a call that timed out drops its connection, so the retry
+      // reaches another Main instead of waiting on a cut host's stuck connection.
+      const catalog = () => callDroppingStuckConnection(main, (m) => m.getCatalogService());
+      await withOneRetry(tally, "login", () => callDroppingStuckConnection(main, (m) => login(m, USER, PASSWORD)));
+      await withOneRetry(tally, "search", async () => callDroppingStuckConnection(await catalog(), (c) => c.getTilesByName("Colour", false)));
+      await withOneRetry(tally, "getTile", async () => callDroppingStuckConnection(await catalog(), (c) => c.getTile(mediaId)));
     };
     const done = (async () => {
       while (running) {
@@ -120,6 +151,52 @@ describe("chaos: IceFlix on IceGrid across hosts (network namespaces)", { timeou
       stop: async () => {
         running = false;
         await done;
+      },
+    };
+  }
+
+  /**
+   * Publishes a numbered event every PROBE_PERIOD_MS through the replicated TopicManager (the
+   * topic's publisher re-resolved once after a failure) to a subscriber on the client host.
+   */
+  async function startProbe(): Promise<{ stop(): Promise<ProbeCounts> }> {
+    const server = await ServerAdapter.create(communicator, "ProbeAdapter", { endpoints: `tcp -h ${lab!.clientIp} -p 0` });
+    const listener = new ProbeListener();
+    const topics = Topics.fromProxy(communicator, TOPIC_MANAGER_IDENTITY, log);
+    const subscription = await topics.subscribe(PROBE_TOPIC, server.addWithUUID(listener));
+    subscription.keepAlive(ANNOUNCE_S * 1000);
+    const publisher = topics.publisher(PROBE_TOPIC, (p) => IceFlix.ServiceAvailabilityPrx.uncheckedCast(p));
+    const ok: string[] = [];
+    let failed = 0;
+    let running = true;
+    const publishing = (async () => {
+      for (let n = 0; running; n++) {
+        const id = `probe-${n}`;
+        try {
+          await publisher.publish((p) => p.authenticationService(null as unknown as IceFlix.AuthenticatorPrx, id));
+          ok.push(id);
+        } catch {
+          failed++;
+        }
+        await sleep(PROBE_PERIOD_MS);
+      }
+    })();
+    return {
+      stop: async () => {
+        running = false;
+        await publishing;
+        // Deliveries still on their way: bounded.
+        for (const deadline = Date.now() + 5000; Date.now() < deadline && !ok.every((id) => listener.received.includes(id)); ) await sleep(100);
+        await subscription.unsubscribe().catch(() => undefined);
+        await server.destroy();
+        const seen = new Set(listener.received);
+        return {
+          published: ok.length,
+          publishFailed: failed,
+          received: seen.size,
+          lost: ok.filter((id) => !seen.has(id)).length,
+          duplicates: listener.received.length - seen.size,
+        };
       },
     };
   }
@@ -198,6 +275,7 @@ describe("chaos: IceFlix on IceGrid across hosts (network namespaces)", { timeou
 
     const tally = newTally();
     const loops = clientLoops(tally);
+    const probe = await startProbe();
     await sleep(2000);
     const killedAt = Date.now();
     const killed = await loseHost(lost);
@@ -227,6 +305,8 @@ describe("chaos: IceFlix on IceGrid across hosts (network namespaces)", { timeou
       await sleep(200);
     }
     await loops.stop();
+    const events = await probe.stop();
+    figure("grid.hosts.events", `across the host loss: ${JSON.stringify(events)}`, { ...events });
     figure("grid.hosts.rejoin", `node restarted: its instances handed out again after ${rejoinMs} ms`, { rejoinMs });
     figure(
       "grid.hosts.clientOps",
@@ -234,6 +314,7 @@ describe("chaos: IceFlix on IceGrid across hosts (network namespaces)", { timeou
       { ops: tally.ops, retried: tally.retried, failed: tally.failed.length },
     );
     assert.ok(rejoinMs >= 0, "the returned host's servers rejoin");
+    assert.equal(events.lost, 0, "no event the publisher saw accepted is lost");
     assert.deepEqual(tally.failed, [], "no operation fails beyond one retry");
   });
 
@@ -242,6 +323,7 @@ describe("chaos: IceFlix on IceGrid across hosts (network namespaces)", { timeou
     const cutIp = ipOf(cut);
     const tally = newTally();
     const loops = clientLoops(tally);
+    const probe = await startProbe();
     await sleep(2000);
     const cutAt = Date.now();
     await lab!.linkDown(cut);
@@ -269,6 +351,8 @@ describe("chaos: IceFlix on IceGrid across hosts (network namespaces)", { timeou
       await sleep(200);
     }
     await loops.stop();
+    const events = await probe.stop();
+    figure("grid.hosts.linkCutEvents", `across the cut: ${JSON.stringify(events)}`, { ...events });
     figure("grid.hosts.linkCut", `cut host last handed out ${noHandOutMs} ms after the cut; handed out again ${backMs} ms after the heal`, { noHandOutMs, backMs });
     figure(
       "grid.hosts.linkCutOps",
@@ -278,6 +362,7 @@ describe("chaos: IceFlix on IceGrid across hosts (network namespaces)", { timeou
     assert.ok(noHandOutMs >= 0 && noHandOutMs <= SILENCE_BOUND_MS, `Main stopped handing out the cut host (${noHandOutMs} ms)`);
     assert.ok(backMs >= 0, "the healed host's instances are handed out again");
     assert.deepEqual(tally.failed, [], "no operation fails beyond one retry");
+    assert.equal(events.lost, 0, "no event the publisher saw accepted is lost");
   });
 
   it("the registry host lost: the system keeps serving; once back, Main resolves through the locator again", async () => {
