@@ -1,9 +1,9 @@
 /**
- * When a freshly deployed grid serves: every server's adapters registered (a server that exited
- * while IceStorm was still coming up is being restarted by its node), every node's Main (their
- * direct endpoints are what main.proxy holds), one Main handing out an Authenticator and a
- * MediaCatalog (so a login works at once), the replicated TopicManager resolving. IceGrid has no event for "the services
- * found each other", so each is polled, all within one deadline.
+ * When a freshly deployed grid serves: the IceStorm replicas and the replicated TopicManager,
+ * then every service's adapters (a service registers only once it answers calls), one Main
+ * handing out an Authenticator and a MediaCatalog (so a login works at once), and every node's
+ * Main (their direct endpoints are what main.proxy holds). IceGrid has no event for "the
+ * services found each other", so each is polled, all within one deadline.
  */
 import { Ice, IceFlix } from "../slice/index.js";
 
@@ -19,28 +19,37 @@ export async function waitForGrid(communicator: Ice.Communicator, nodes: readonl
   const deadline = Date.now() + timeoutMs;
   const locator = communicator.getDefaultLocator();
   if (!locator) throw new Error("waitForGrid needs a communicator with a default locator");
-  for (const [k, node] of nodes.entries()) {
-    const adapters = ["Authenticator-NODE.AuthenticatorAdapter", "Catalog-NODE.CatalogAdapter", "StreamProvider-NODE.StreamingAdapter"];
-    for (const adapter of adapters) {
-      const adapterId = `IceFlix.${adapter.replace("NODE", node)}`;
-      await until(`${adapterId} registered`, deadline, () => locator.findAdapterById(adapterId));
-    }
-    // IceStorm replicas run on the first 3 nodes (descriptorNodes.ts).
-    if (k < 3) await until(`IceStorm replica ${k + 1}`, deadline, () => locator.findAdapterById(`IceFlix.IceStorm${k + 1}.TopicManager`));
+  // IceStorm first: the services subscribe while they start.
+  for (let k = 0; k < Math.min(3, nodes.length); k++) {
+    await until(`IceStorm replica ${k + 1}`, deadline, () => locator.findAdapterById(`IceFlix.IceStorm${k + 1}.TopicManager`));
   }
-  const mains: string[] = [];
-  for (const node of nodes) {
-    const adapterId = `IceFlix.Main-${node}.MainAdapter`;
-    const found = await until(`the Main of ${node} (${adapterId})`, deadline, () => locator.findAdapterById(adapterId));
-    mains.push(`Main:${found.ice_getEndpoints().map((e) => e.toString()).join(":")}`);
-  }
-  const main = IceFlix.MainPrx.uncheckedCast(communicator.stringToProxy(mains[0]!));
-  await until("a Main handing out an Authenticator", deadline, () => main.getAuthenticator());
-  await until("a Main handing out a MediaCatalog", deadline, () => main.getCatalogService());
   await until(`the replicated TopicManager (${TOPIC_MANAGER_IDENTITY})`, deadline, async () => {
     await communicator.stringToProxy(TOPIC_MANAGER_IDENTITY).ice_ping();
     return true;
   });
+  // A service registers once it answers calls (lifecycle.ts), so a registered adapter is a started server.
+  for (const node of nodes) {
+    for (const adapter of ["Authenticator-NODE.AuthenticatorAdapter", "Catalog-NODE.CatalogAdapter", "StreamProvider-NODE.StreamingAdapter"]) {
+      const adapterId = `IceFlix.${adapter.replace("NODE", node)}`;
+      await until(`${adapterId} registered`, deadline, () => locator.findAdapterById(adapterId));
+    }
+  }
+  const mainOf = async (node: string) => {
+    const found = await locator.findAdapterById(`IceFlix.Main-${node}.MainAdapter`);
+    return found ? `Main:${found.ice_getEndpoints().map((e) => e.toString()).join(":")}` : null;
+  };
+  // Each probe asks the locator again: a Main that restarted has new endpoints.
+  for (const [what, getter] of [
+    ["an Authenticator", (m: IceFlix.MainPrx) => m.getAuthenticator()],
+    ["a MediaCatalog", (m: IceFlix.MainPrx) => m.getCatalogService()],
+  ] as const) {
+    await until(`a Main handing out ${what}`, deadline, async () => {
+      const proxy = await mainOf(nodes[0]!);
+      return proxy ? getter(IceFlix.MainPrx.uncheckedCast(communicator.stringToProxy(proxy))) : null;
+    });
+  }
+  const mains: string[] = [];
+  for (const node of nodes) mains.push(await until(`the Main of ${node}`, deadline, () => mainOf(node)));
   return mains;
 }
 

@@ -27,6 +27,11 @@ export interface ServerAdapterOptions {
   onEvent?: (event: AcceptorEvent) => void;
   /** Receives locator registration events, for logging. */
   onLocatorEvent?: (event: LocatorEvent) => void;
+  /**
+   * Leave the locator registration to registerWithLocator() (a service calls it once it is fully
+   * started: IceGrid treats a server as active as soon as its adapters are registered).
+   */
+  deferLocatorRegistration?: boolean;
   /** How long destroy() lets in-flight dispatches finish before forcing connections closed. @default 5000 */
   closeGraceMs?: number;
 }
@@ -62,6 +67,9 @@ export class ServerAdapter {
   readonly #closeGraceMs: number;
   readonly #published: string;
   #registration: LocatorRegistration | undefined;
+  readonly #name: string;
+  readonly #onLocatorEvent: ((event: LocatorEvent) => void) | undefined;
+  #registering: Promise<void> | undefined;
   #destroyed: Promise<void> | undefined;
 
   private constructor(
@@ -71,7 +79,11 @@ export class ServerAdapter {
     monitor: ServerMonitor,
     published: string,
     closeGraceMs: number,
+    name: string,
+    onLocatorEvent: ((event: LocatorEvent) => void) | undefined,
   ) {
+    this.#name = name;
+    this.#onLocatorEvent = onLocatorEvent;
     this.#communicator = communicator;
     this.adapter = adapter;
     this.#acceptors = acceptors;
@@ -141,14 +153,27 @@ export class ServerAdapter {
     const published = publishedOverride || bound.join(":");
     adapter.setPublishedEndpoints(communicator.stringToProxy(`x:${published}`).ice_getEndpoints());
     await adapter.activate();
-    const server = new ServerAdapter(communicator, adapter, acceptors, monitor, published, options.closeGraceMs ?? 5000);
+    const server = new ServerAdapter(communicator, adapter, acceptors, monitor, published, options.closeGraceMs ?? 5000, name, options.onLocatorEvent);
+    if (options.deferLocatorRegistration) return server;
     try {
-      server.#registration = await registerWithLocator(communicator, name, adapter, options.onLocatorEvent);
+      await server.registerWithLocator();
     } catch (e) {
       await server.destroy();
       throw e;
     }
     return server;
+  }
+
+  /**
+   * With `<Name>.AdapterId` and a locator: registers our endpoints (see locatorRegistration.ts);
+   * otherwise nothing. Idempotent; throws a LocatorRegistrationError naming the locator.
+   */
+  registerWithLocator(): Promise<void> {
+    this.#registering ??= (async () => {
+      if (this.#destroyed) return;
+      this.#registration = await registerWithLocator(this.#communicator, this.#name, this.adapter, this.#onLocatorEvent);
+    })();
+    return this.#registering;
   }
 
   /** The endpoints proxies carry, e.g. `tcp -h 127.0.0.1 -p 9095`. */
@@ -190,6 +215,7 @@ export class ServerAdapter {
   destroy(): Promise<void> {
     this.#destroyed ??= (async () => {
       // First, so the locator stops sending new clients here while we close.
+      await this.#registering?.catch(() => undefined);
       await this.#registration?.stop();
       await Promise.all(this.#acceptors.map((a) => a.close(this.#closeGraceMs)));
       this.#monitor.destroy();

@@ -56,6 +56,8 @@ export class StopStack {
 export async function startOrStop<S extends { stop(): Promise<unknown> }>(service: S, start: (service: S) => Promise<void>): Promise<S> {
   try {
     await start(service);
+    // Only a service that answers calls becomes findable through the locator (and "active" to icegridnode).
+    if (service instanceof ServiceLifecycle) await service.registerWithLocator();
   } catch (e) {
     await service.stop();
     throw e;
@@ -77,6 +79,7 @@ export abstract class ServiceLifecycle<Prx extends Ice.ObjectPrx> {
   readonly #name: string;
   readonly #stoppers = new StopStack();
   #subscriptions: Subscription[] | undefined;
+  readonly #adapters: ServerAdapter[] = [];
   #proxy: Prx | undefined;
   #stopped: Promise<void> | undefined;
 
@@ -99,6 +102,11 @@ export abstract class ServiceLifecycle<Prx extends Ice.ObjectPrx> {
   stop(): Promise<void> {
     this.#stopped ??= this.#stoppers.run().then(() => this.#ctx.log.info({ id: this.id }, `${this.#name} stopped`));
     return this.#stopped;
+  }
+
+  /** Registers the adapters that have an AdapterId with the locator (startOrStop calls it last). */
+  async registerWithLocator(): Promise<void> {
+    for (const adapter of this.#adapters) await adapter.registerWithLocator();
   }
 
   /** Registers how to undo what was just built. */
@@ -133,7 +141,9 @@ export abstract class ServiceLifecycle<Prx extends Ice.ObjectPrx> {
         if (e.type === "registry-unreachable") log.warn({ adapterId: e.adapterId, error: e.error }, "locator registry unreachable; retrying");
         else log.info({ adapterId: e.adapterId, again: e.type === "registered" ? e.again : undefined }, `adapter ${e.type} with the locator`);
       },
+      deferLocatorRegistration: true,
     });
+    this.#adapters.push(server);
     this.onStop(() => server.destroy());
     return server;
   }
