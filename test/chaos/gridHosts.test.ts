@@ -18,7 +18,9 @@
  * Events: the test publishes a numbered event every 100 ms through the replicated TopicManager
  * to its own subscriber on the client host across each fault: none the publisher saw accepted may
  * be lost (publishes refused, duplicates and counts reported).
- * Not covered yet: streams (getStream/getSDP with an RTP receiver) across the loss (issue 20).
+ * Streams: 4 streams of the 10 s test pattern (getStream/getSDP, RTP counted on the client host)
+ * are open when the node host is lost: those of surviving hosts keep flowing, those the lost host
+ * served end (reported). Not covered: streams across the link cut.
  * after() kills every process of every namespace and removes them (also when a test failed).
  * Needs root (ip netns): under CI=true a failure to create namespaces fails the test.
  */
@@ -41,6 +43,7 @@ import { DESCRIPTOR } from "../../src/grid/localGrid.js";
 import { ICEFLIX_BIN } from "../helpers/processes.js";
 import { IN_CI, requireTool } from "../helpers/tools.js";
 import { sleep } from "../helpers/waitFor.js";
+import { UdpCounter } from "../helpers/streams.js";
 import { login, mainPrx, newCommunicator, newTally, withOneRetry, type RetryTally } from "./lib/client.js";
 import { cachedDemoMedia, iceflix } from "./lib/deployment.js";
 import { figure } from "./lib/figures.js";
@@ -201,6 +204,39 @@ describe("chaos: IceFlix on IceGrid across hosts (network namespaces)", { timeou
     };
   }
 
+  interface LiveStream {
+    host: string;
+    counter: UdpCounter;
+    controller: IceFlix.StreamControllerPrx;
+  }
+
+  /**
+   * Opens `n` streams of the 10 s test pattern (getTile's round-robin spreads them over the
+   * providers), each to a UDP counter on the client host; resolves once each sends RTP.
+   */
+  async function startStreams(n: number): Promise<LiveStream[]> {
+    const token = await login(main, USER, PASSWORD);
+    const catalog = await main.getCatalogService();
+    const [id] = await catalog.getTilesByName("Test Pattern", false);
+    assert.ok(id, "the test pattern is in the catalog");
+    const streams: LiveStream[] = [];
+    for (let i = 0; i < n; i++) {
+      const tile = await catalog.getTile(id);
+      const counter = await UdpCounter.open(0, lab!.clientIp);
+      const controller = await tile.provider!.getStream(id, token);
+      await controller.getSDP(token, counter.port);
+      const host = /-h (\S+)/.exec(tile.provider!.ice_getEndpoints()[0]!.toString())?.[1] ?? "?";
+      streams.push({ host, counter, controller });
+    }
+    await Promise.all(streams.map((st) => st.counter.firstPacket(5000)));
+    return streams;
+  }
+
+  async function closeStreams(streams: readonly LiveStream[]): Promise<void> {
+    await Promise.all(streams.map((st) => st.controller.ice_invocationTimeout(1000).stop().catch(() => undefined)));
+    await Promise.all(streams.map((st) => st.counter.close()));
+  }
+
   /** Which hosts' Authenticators and catalogs Main hands out in `rounds` calls of each getter. */
   async function handedOutHosts(rounds: number): Promise<Set<string>> {
     const hosts = new Set<string>();
@@ -239,6 +275,9 @@ describe("chaos: IceFlix on IceGrid across hosts (network namespaces)", { timeou
       media,
       "secret-file": join(data, "secret"),
       "announce-period": String(ANNOUNCE_S),
+      // Below the client's 4 s: a catalog's check of a provider on a cut link must give up
+      // before the client's call does.
+      "call-timeout-ms": "2000",
       ...(process.getuid?.() === 0 ? { "server-user": "root" } : {}),
       ...Object.fromEntries(NODES.map((h, k) => [`node${k + 1}-host`, ipOf(h)])),
     };
@@ -273,6 +312,7 @@ describe("chaos: IceFlix on IceGrid across hosts (network namespaces)", { timeou
     const lostIp = ipOf(lost);
     assert.ok((await handedOutHosts(6)).has(lostIp), "the host's instances are handed out before the loss");
 
+    const streams = await startStreams(4);
     const tally = newTally();
     const loops = clientLoops(tally);
     const probe = await startProbe();
@@ -280,6 +320,11 @@ describe("chaos: IceFlix on IceGrid across hosts (network namespaces)", { timeou
     const killedAt = Date.now();
     const killed = await loseHost(lost);
     nodes.delete(lost);
+    // Streams of the surviving hosts keep flowing; those the lost host served end (reported).
+    await sleep(3000);
+    const flowing = streams.map((st) => ({ host: st.host, flowing: st.counter.activeWithin(1000), packets: st.counter.packets }));
+    await closeStreams(streams);
+    figure("grid.hosts.streams", `3 s after the loss: ${JSON.stringify(flowing)} (lost host ${lostIp})`);
 
     // Time until Main no longer hands out the lost host's instances (3 clean rounds in a row).
     let clean = 0;
@@ -316,6 +361,9 @@ describe("chaos: IceFlix on IceGrid across hosts (network namespaces)", { timeou
     assert.ok(rejoinMs >= 0, "the returned host's servers rejoin");
     assert.equal(events.lost, 0, "no event the publisher saw accepted is lost");
     assert.deepEqual(tally.failed, [], "no operation fails beyond one retry");
+    assert.ok(flowing.some((f) => f.host !== lostIp), `streams were opened on surviving hosts: ${JSON.stringify(flowing)}`);
+    assert.deepEqual(flowing.filter((f) => f.host !== lostIp && !f.flowing), [], "streams of surviving hosts keep flowing");
+    assert.deepEqual(flowing.filter((f) => f.host === lostIp && f.flowing), [], "streams of the lost host end");
   });
 
   it("a node host's link cut for 15 s then healed: no operation fails beyond one retry, the host's instances come back", async () => {
