@@ -17,7 +17,7 @@ import { helpText } from "./commands.js";
 import { describeError } from "./errors.js";
 import { DEFAULT_STALL } from "./playback.js";
 import { Repl } from "./repl.js";
-import { DEFAULT_RETRY } from "./retry.js";
+import { DEFAULT_RETRY } from "../mainlink/retry.js";
 import { ClientSession, type SessionSettings } from "./session.js";
 import { Terminal } from "./terminal.js";
 

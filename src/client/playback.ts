@@ -10,7 +10,7 @@ import type { Subscription, Topics } from "../runtime/topics.js";
 import type { Logger } from "../runtime/logger.js";
 import { ClientError, describeError } from "./errors.js";
 import { choosePlayer, Player, type PlayerSettings } from "./player.js";
-import { pickRtpPort, sdpProblem, writeSdpFile } from "./rtp.js";
+import { pickRtpPort, sdpProblem, writeSdpFile } from "../mainlink/rtpReceiver.js";
 import { terminalSafe } from "./resultTable.js";
 import { join } from "node:path";
 

@@ -1,5 +1,5 @@
 /** The interactive prompt: connection, user, selected title and whether something is playing. */
-import type { LinkState } from "./mainLink.js";
+import type { LinkState } from "../mainlink/mainLink.js";
 import { terminalSafe, truncate, shortId } from "./resultTable.js";
 
 export interface PromptState {

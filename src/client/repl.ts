@@ -11,7 +11,7 @@ import { promptText } from "./prompt.js";
 import { playbackText, searchText, statusText, titleText } from "./render.js";
 import type { ClientSession } from "./session.js";
 import type { Terminal } from "./terminal.js";
-import { formatSeconds } from "./mainLink.js";
+import { formatSeconds } from "../mainlink/mainLink.js";
 import type { Logger } from "../runtime/logger.js";
 
 export interface ReplStart {

@@ -5,7 +5,7 @@ import dgram from "node:dgram";
 import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { pickRtpPort, sdpProblem, sdpVideoPort, writeSdpFile } from "../../src/client/rtp.js";
+import { pickRtpPort, sdpProblem, sdpVideoPort, writeSdpFile } from "../../src/mainlink/rtpReceiver.js";
 import { choosePlayer, lastErrorLine, playerArgs, progressFrames } from "../../src/client/player.js";
 import { stallReason } from "../../src/client/playback.js";
 

@@ -4,8 +4,8 @@
  */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { CredentialsRefused, NotLoggedIn, renewalDelayMs, retryDelayMs, TokenKeeper, type Clock } from "../../src/client/tokenKeeper.js";
-import { withRetries } from "../../src/client/retry.js";
+import { CredentialsRefused, NotLoggedIn, renewalDelayMs, retryDelayMs, TokenKeeper, type Clock } from "../../src/mainlink/tokenKeeper.js";
+import { withRetries } from "../../src/mainlink/retry.js";
 import { Ice, IceFlix } from "../../src/slice/index.js";
 
 class FakeClock implements Clock {

@@ -1,5 +1,5 @@
 /**
- * The client's way into a deployment: one Main proxy (all its endpoints, so Ice fails over
+ * A client's way into a deployment (shared by the terminal client and the checker): one Main proxy (all its endpoints, so Ice fails over
  * between Mains), reached with retries (spec §8), and the Authenticator and MediaCatalog it hands
  * out, cached. A service that stops answering is asked of Main again, once, within the same
  * command; Main itself lost is reported, and reached again (with retries) by the next command.
@@ -7,7 +7,7 @@
  */
 import { Ice, IceFlix, IceFlixExt, IceStorm } from "../slice/index.js";
 import { callDroppingStuckConnection } from "../runtime/staleConnection.js";
-import { ClientError, describeError, isTransportFailure } from "./errors.js";
+import { ClientError, describeError, isTransportFailure } from "./linkErrors.js";
 import { withRetries, type RetryPolicy, type Sleep } from "./retry.js";
 
 export type LinkState = "connecting" | "connected" | "lost";

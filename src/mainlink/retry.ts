@@ -1,5 +1,5 @@
 /** Trying to reach a peer a few times, with a pause between attempts (spec §8: 3 × 10 s). */
-import { isTransportFailure } from "./errors.js";
+import { isTransportFailure } from "./linkErrors.js";
 
 export interface RetryPolicy {
   /** Attempts in all (1 = no retry). */
