@@ -18,6 +18,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { performance } from "node:perf_hooks";
 import { CatalogDb } from "../src/services/catalog/catalogDb.js";
+import { SqliteCatalogStore } from "../src/services/catalog/sqliteCatalogStore.js";
 import { foldName } from "../src/services/catalog/titleIndex.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url)); // dist/bench/ -> repo root
@@ -126,14 +127,15 @@ async function main(): Promise<void> {
   try {
     const titles = generate(count);
     let t0 = performance.now();
-    const writer = CatalogDb.open(file, { maxResults: MAX_RESULTS });
-    writer.addTitles(titles);
+    const open = () => CatalogDb.open(SqliteCatalogStore.open(file), { maxResults: MAX_RESULTS });
+    const writer = await open();
+    await writer.addTitles(titles);
     const insertMs = performance.now() - t0;
-    writer.close();
+    await writer.close();
 
     const heapBefore = process.memoryUsage().heapUsed;
     t0 = performance.now();
-    const db = CatalogDb.open(file, { maxResults: MAX_RESULTS });
+    const db = await open();
     const openMs = performance.now() - t0;
     const heapMb = (process.memoryUsage().heapUsed - heapBefore) / 2 ** 20;
     const naive = new NaiveScan(titles);
@@ -179,18 +181,18 @@ async function main(): Promise<void> {
     });
 
     // The first search after another connection (a replica) renamed a title: data_version check and refresh.
-    const replica = CatalogDb.open(file, { maxResults: MAX_RESULTS });
+    const replica = await open();
     const refresh: number[] = [];
     for (let i = 0; i < 50; i++) {
       const t = pick(titles);
-      replica.rename(t.id, `${t.name} renamed ${i}`);
+      await replica.rename(t.id, `${t.name} renamed ${i}`);
       const t1 = performance.now();
       db.searchByName("renamed", false);
       refresh.push(performance.now() - t1);
     }
-    replica.close();
+    await replica.close();
     refresh.sort((a, b) => a - b);
-    db.close();
+    await db.close();
 
     const fmt = (n: number) => (n < 10 ? n.toFixed(3) : n.toFixed(1)).padStart(8);
     console.log(`catalog search: ${count} titles, ${perClass} queries per class (baseline: ${scanQueries}), MaxResults ${MAX_RESULTS}, ${cpus().length} × ${cpus()[0]?.model}`);

@@ -5,7 +5,7 @@
 import { execFile } from "node:child_process";
 import { existsSync, mkdirSync, renameSync, rmSync, utimesSync } from "node:fs";
 import { join } from "node:path";
-import { UserStore } from "../services/authenticator/userStore.js";
+import type { UserStore } from "../services/authenticator/userStore.js";
 import { passwordHash } from "../common/password.js";
 
 export const DEMO_USER = { name: "demo", password: "demo" } as const;
@@ -68,14 +68,9 @@ export async function ensureDemoMedia(dir: string, say: (line: string) => void):
   );
 }
 
-/** Adds the demo user when the users DB has no user at all. Returns true if it was added. */
-export async function ensureDemoUser(usersDb: string): Promise<boolean> {
-  const store = new UserStore(usersDb);
-  try {
-    if (store.list().length > 0) return false;
-    await store.add(DEMO_USER.name, passwordHash(DEMO_USER.password));
-    return true;
-  } finally {
-    store.close();
-  }
+/** Adds the demo user when the users store has no user at all. Returns true if it was added. */
+export async function ensureDemoUser(store: UserStore): Promise<boolean> {
+  if ((await store.list()).length > 0) return false;
+  await store.add(DEMO_USER.name, passwordHash(DEMO_USER.password));
+  return true;
 }

@@ -50,9 +50,18 @@ export async function main(argv: string[]): Promise<void> {
     .option("--replicas <n>", "instances of each service (one broker)", intOption(1, 16), 1)
     .option("--base-port <port>", "move the default ports to P…P+3, P+10, P+11", intOption(1, 65_000))
     .option("--detach", "run in the background; stop with `iceflix down`", false)
-    .action(async (o: { data?: string; media?: string; replicas: number; basePort?: number; detach: boolean }) => {
+    .option("--database <url>", "titles and users in PostgreSQL (postgresql://user:pass@host:port/db); default SQLite in the data folder")
+    .action(async (o: { data?: string; media?: string; replicas: number; basePort?: number; detach: boolean; database?: string }) => {
       const { up } = await import("./commands/up.js");
-      process.exitCode = await up({ data: dataOf(o), media: o.media, replicas: o.replicas, basePort: o.basePort, detach: o.detach, propertyArgs });
+      process.exitCode = await up({
+        data: dataOf(o),
+        media: o.media,
+        replicas: o.replicas,
+        basePort: o.basePort,
+        detach: o.detach,
+        propertyArgs,
+        database: o.database,
+      });
     });
 
   program
@@ -159,12 +168,17 @@ export async function main(argv: string[]): Promise<void> {
     .argument("[name]", "user name (or FILE for import)")
     .option("--data <dir>", "data folder")
     .option("--password-stdin", "read the password from the first line of stdin", false)
-    .action(async (action: string, name: string | undefined, o: { data?: string; passwordStdin: boolean }) => {
+    .option("--database <url>", "the users store (default: the one the deployment in --data uses)")
+    .action(async (action: string, name: string | undefined, o: { data?: string; passwordStdin: boolean; database?: string }) => {
       if (!["add", "remove", "passwd", "import", "list"].includes(action)) {
         throw new CliError(`unknown user action "${action}" (add, remove, passwd, import, list)`, EXIT.usage);
       }
       const { user } = await import("./commands/user.js");
-      process.exitCode = await user(action as UserAction, name, { data: dataOf(o), passwordStdin: o.passwordStdin });
+      process.exitCode = await user(action as UserAction, name, {
+        data: dataOf(o),
+        passwordStdin: o.passwordStdin,
+        database: o.database ?? props().getProperty(PROP.database),
+      });
     });
 
   /** `auth`, `catalog`, `streaming`: one service in the foreground on its spec §1 default port. */

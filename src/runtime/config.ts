@@ -24,6 +24,8 @@ export const PROP = {
   reauthGrace: "IceFlix.Stream.ReauthGraceSeconds",
   unusedController: "IceFlix.Stream.UnusedControllerSeconds",
   catalogMaxResults: "IceFlix.Catalog.MaxResults",
+  /** Where titles and users live: unset = SQLite in the data folder, or postgresql://… (runtime/database.ts). */
+  database: "IceFlix.Database",
 } as const;
 
 /** The original deployment's ports (spec §1); `--base-port P` moves them to P…P+3, P+10, P+11. */

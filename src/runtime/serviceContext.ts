@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { Ice } from "../slice/index.js";
 import { boolProperty, defaultDataDir, defaultTopicManagerProxy, intProperty, PROP } from "./config.js";
 import { DEFAULT_CALL_TIMEOUT_MS } from "./communicator.js";
+import { resolveDatabase, type DatabaseChoice } from "./database.js";
 import { EventGate, EventSigner } from "./eventSignature.js";
 import { ensureSecret } from "./secret.js";
 import { Topics } from "./topics.js";
@@ -20,6 +21,8 @@ export interface CommonSettings {
   allowUnsigned: boolean;
   maxSkewSeconds: number;
   secretFile: string;
+  /** IceFlix.Database, else the URL `up` recorded in the data folder, else SQLite. */
+  database: DatabaseChoice;
 }
 
 export function commonSettings(props: Ice.Properties): CommonSettings {
@@ -33,6 +36,7 @@ export function commonSettings(props: Ice.Properties): CommonSettings {
     allowUnsigned: boolProperty(props, PROP.allowUnsigned, false),
     maxSkewSeconds: intProperty(props, PROP.maxSkew, 60, 1, 86_400),
     secretFile: props.getProperty(PROP.secretFile) || join(dataDir, "secret"),
+    database: resolveDatabase(props.getProperty(PROP.database), dataDir),
   };
 }
 

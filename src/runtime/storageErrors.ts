@@ -11,7 +11,7 @@ import { dirname } from "node:path";
 import { IceFlixExt } from "../slice/index.js";
 import type { Logger } from "./logger.js";
 
-export type StorageCondition = "full" | "read-only" | "no-permission" | "io" | "cannot-open";
+export type StorageCondition = "full" | "read-only" | "no-permission" | "io" | "cannot-open" | "unavailable";
 
 const CONDITION_TEXT: Record<StorageCondition, string> = {
   full: "storage full",
@@ -19,6 +19,8 @@ const CONDITION_TEXT: Record<StorageCondition, string> = {
   "no-permission": "storage not writable (permission denied)",
   io: "storage I/O error",
   "cannot-open": "storage cannot be opened",
+  // A networked store (PostgreSQL) that does not answer: down, unreachable, or too slow.
+  unavailable: "database unavailable",
 };
 
 /** The condition of a SQLite (`SQLITE_*`) or fs (`E*`) error code; undefined for other errors. */

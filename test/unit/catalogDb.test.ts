@@ -2,107 +2,35 @@
  * The catalog's store and search index (spec §4): folding, exact vs substring, short queries,
  * order, the MaxResults cap, tags, persistence, transactions and replicas sharing one file.
  */
-import { after, describe, it } from "node:test";
+import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { CatalogDb, TagLimitError } from "../../src/services/catalog/catalogDb.js";
 import { foldName, TitleIndex } from "../../src/services/catalog/titleIndex.js";
 import { mulberry32 } from "../helpers/iceFrames.js";
+import { STORE_KINDS, TestStores, type StoreKind, type StoreLocation } from "../helpers/stores.js";
+import { waitFor } from "../helpers/waitFor.js";
 
-const dirs: string[] = [];
-const open: CatalogDb[] = [];
-
-function dbFile(): string {
-  const d = mkdtempSync(join(tmpdir(), "iceflix-catalogdb-"));
-  dirs.push(d);
-  return join(d, "catalog.db");
-}
-
-function openDb(file = dbFile(), maxResults = 10_000): CatalogDb {
-  const db = CatalogDb.open(file, { maxResults });
-  open.push(db);
-  return db;
-}
+const stores = new TestStores();
 
 /** A 64-hex media id from a small number, so tests can name titles by number. */
 function mid(n: number): string {
   return n.toString(16).padStart(64, "0");
 }
 
-/** A DB holding `names` as titles mid(0), mid(1), … */
-function withTitles(names: string[], maxResults = 10_000): CatalogDb {
-  const db = openDb(dbFile(), maxResults);
-  db.addTitles(names.map((name, i) => ({ id: mid(i), name })));
-  return db;
-}
-
 function namesOf(db: CatalogDb, ids: string[]): string[] {
   return ids.map((id) => db.get(id)!.name);
 }
 
-after(() => {
-  for (const db of open) db.close();
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
+after(() => stores.release());
 
 describe("name folding (NFC + toLowerCase, both sides)", () => {
   it("folds composed and decomposed forms to the same text", () => {
     assert.equal(foldName("\u00C9cran"), "\u00E9cran");
     assert.equal(foldName("E\u0301cran"), "\u00E9cran");
   });
-
-  it("finds a composed É and a decomposed É with either form of the query", () => {
-    const db = withTitles(["\u00C9cran total", "E\u0301cran noir", "Ecran plat"]);
-    for (const q of ["\u00E9cran", "e\u0301cran", "\u00C9CRAN", "E\u0301CRAN"]) {
-      assert.deepEqual(namesOf(db, db.searchByName(q, false)).sort(), ["E\u0301cran noir", "\u00C9cran total"].sort(), q);
-    }
-    assert.deepEqual(namesOf(db, db.searchByName("ecran", false)), ["Ecran plat"]);
-    assert.deepEqual(namesOf(db, db.searchByName("\u00E9CRAN TOTAL", true)), ["\u00C9cran total"]);
-  });
 });
 
-describe("searchByName", () => {
-  const db = withTitles(["The Matrix", "Matrix Reloaded", "the matrix", "Alien", "Aliens", "Zorro", "b", "A", "ñandú 🎬"]);
-
-  it("exact matches the whole folded name only", () => {
-    assert.deepEqual(namesOf(db, db.searchByName("THE MATRIX", true)), ["The Matrix", "the matrix"].sort());
-    assert.deepEqual(db.searchByName("Matrix", true), []);
-    assert.deepEqual(db.searchByName("", true), []);
-  });
-
-  it("substring matches anywhere in the folded name, sorted by name", () => {
-    assert.deepEqual(namesOf(db, db.searchByName("matrix", false)), ["Matrix Reloaded", "The Matrix", "the matrix"]);
-    assert.deepEqual(namesOf(db, db.searchByName("LIEN", false)), ["Alien", "Aliens"]);
-    assert.deepEqual(db.searchByName("nothing like this", false), []);
-  });
-
-  it("answers 1- and 2-character queries", () => {
-    assert.deepEqual(namesOf(db, db.searchByName("z", false)), ["Zorro"]);
-    assert.deepEqual(namesOf(db, db.searchByName("b", false)), ["b"]);
-    assert.deepEqual(namesOf(db, db.searchByName("a", false)), ["A", "Alien", "Aliens", "Matrix Reloaded", "The Matrix", "the matrix", "ñandú 🎬"]);
-    assert.deepEqual(namesOf(db, db.searchByName("rr", false)), ["Zorro"]);
-    assert.deepEqual(namesOf(db, db.searchByName("Ñ", false)), ["ñandú 🎬"]);
-    assert.deepEqual(namesOf(db, db.searchByName("🎬", false)), ["ñandú 🎬"], "one astral character (two code units)");
-  });
-
-  it("an empty substring lists every title, sorted by name", () => {
-    const all = namesOf(db, db.searchByName("", false));
-    assert.equal(all.length, 9);
-    assert.deepEqual(all, [...all].sort((a, b) => (foldName(a) < foldName(b) ? -1 : foldName(a) > foldName(b) ? 1 : a < b ? -1 : 1)));
-    assert.deepEqual(all.slice(0, 3), ["A", "Alien", "Aliens"]);
-  });
-
-  it("returns at most MaxResults ids, the first ones by name", () => {
-    const names = Array.from({ length: 50 }, (_, i) => `title ${String(49 - i).padStart(2, "0")}`);
-    const capped = withTitles(names, 7);
-    const expected = Array.from({ length: 7 }, (_, i) => `title ${String(i).padStart(2, "0")}`);
-    assert.deepEqual(namesOf(capped, capped.searchByName("", false)), expected);
-    assert.deepEqual(namesOf(capped, capped.searchByName("t", false)), expected, "1-char query");
-    assert.deepEqual(namesOf(capped, capped.searchByName("title", false)), expected);
-  });
-
+describe("TitleIndex", () => {
   it("agrees with a naive scan on random names (seeded), also after renames", () => {
     const rng = mulberry32(1234);
     const alphabet = ["a", "b", "c", "É", "e\u0301", "ß", "İ", " ", "x", "ñ", "😀", "Z"];
@@ -145,108 +73,206 @@ describe("searchByName", () => {
   });
 });
 
-describe("searchByTags", () => {
-  const db = withTitles(["one", "two", "three", "four"]);
-  db.addTags(mid(0), ["drama", "Comedy"]);
-  db.addTags(mid(1), ["drama"]);
-  db.addTags(mid(2), ["comedy", "drama"]);
+for (const kind of STORE_KINDS) storeSuite(kind);
 
-  it("any: titles with at least one of the tags, sorted by name", () => {
-    assert.deepEqual(namesOf(db, db.searchByTags(["drama"], false)), ["one", "three", "two"]);
-    assert.deepEqual(namesOf(db, db.searchByTags(["Comedy", "comedy"], false)), ["one", "three"]);
-  });
+function storeSuite(kind: StoreKind): void {
+  const openDb = (location: StoreLocation, maxResults = 10_000) => stores.openCatalog(location, maxResults);
+  const fresh = () => stores.location(kind);
+  /** A DB holding `names` as titles mid(0), mid(1), … */
+  const withTitles = async (names: string[], maxResults = 10_000): Promise<CatalogDb> => {
+    const db = await openDb(await fresh(), maxResults);
+    await db.addTitles(names.map((name, i) => ({ id: mid(i), name })));
+    return db;
+  };
 
-  it("all: titles with every tag", () => {
-    assert.deepEqual(namesOf(db, db.searchByTags(["drama", "comedy"], true)), ["three"]);
-    assert.deepEqual(namesOf(db, db.searchByTags(["drama", "nope"], true)), []);
-  });
+  describe(`catalog DB on ${kind}`, () => {
+    it("finds a composed É and a decomposed É with either form of the query", async () => {
+      const db = await withTitles(["\u00C9cran total", "E\u0301cran noir", "Ecran plat"]);
+      for (const q of ["\u00E9cran", "e\u0301cran", "\u00C9CRAN", "E\u0301CRAN"]) {
+        assert.deepEqual(namesOf(db, db.searchByName(q, false)).sort(), ["E\u0301cran noir", "\u00C9cran total"].sort(), q);
+      }
+      assert.deepEqual(namesOf(db, db.searchByName("ecran", false)), ["Ecran plat"]);
+      assert.deepEqual(namesOf(db, db.searchByName("\u00E9CRAN TOTAL", true)), ["\u00C9cran total"]);
+    });
 
-  it("matches tags exactly (case-sensitive)", () => {
-    assert.deepEqual(namesOf(db, db.searchByTags(["Comedy"], true)), ["one"]);
-    assert.deepEqual(db.searchByTags(["DRAMA"], false), []);
-  });
+    describe("searchByName", () => {
+      let db: CatalogDb;
+      before(async () => {
+        db = await withTitles(["The Matrix", "Matrix Reloaded", "the matrix", "Alien", "Aliens", "Zorro", "b", "A", "ñandú 🎬"]);
+      });
 
-  it("an empty tag list finds nothing", () => {
-    assert.deepEqual(db.searchByTags([], false), []);
-    assert.deepEqual(db.searchByTags([], true), []);
-  });
-});
+      it("exact matches the whole folded name only", () => {
+        assert.deepEqual(namesOf(db, db.searchByName("THE MATRIX", true)), ["The Matrix", "the matrix"].sort());
+        assert.deepEqual(db.searchByName("Matrix", true), []);
+        assert.deepEqual(db.searchByName("", true), []);
+      });
 
-describe("edits", () => {
-  it("adds no duplicate tags and ignores removal of absent tags", () => {
-    const db = withTitles(["x"]);
-    assert.equal(db.addTags(mid(0), ["a", "a", "b"]), true);
-    assert.equal(db.addTags(mid(0), ["b", "c"]), true);
-    assert.deepEqual(db.get(mid(0))!.tags, ["a", "b", "c"]);
-    assert.equal(db.removeTags(mid(0), ["b", "zzz"]), true);
-    assert.deepEqual(db.get(mid(0))!.tags, ["a", "c"]);
-  });
+      it("substring matches anywhere in the folded name, sorted by name", () => {
+        assert.deepEqual(namesOf(db, db.searchByName("matrix", false)), ["Matrix Reloaded", "The Matrix", "the matrix"]);
+        assert.deepEqual(namesOf(db, db.searchByName("LIEN", false)), ["Alien", "Aliens"]);
+        assert.deepEqual(db.searchByName("nothing like this", false), []);
+      });
 
-  it("reports unknown ids without changing anything", () => {
-    const db = withTitles(["x"]);
-    assert.equal(db.rename(mid(9), "y"), false);
-    assert.equal(db.addTags(mid(9), ["t"]), false);
-    assert.equal(db.removeTags(mid(9), ["t"]), false);
-    assert.equal(db.size, 1);
-    assert.deepEqual(db.searchByTags(["t"], false), []);
-  });
+      it("answers 1- and 2-character queries", () => {
+        assert.deepEqual(namesOf(db, db.searchByName("z", false)), ["Zorro"]);
+        assert.deepEqual(namesOf(db, db.searchByName("b", false)), ["b"]);
+        assert.deepEqual(namesOf(db, db.searchByName("a", false)), ["A", "Alien", "Aliens", "Matrix Reloaded", "The Matrix", "the matrix", "ñandú 🎬"]);
+        assert.deepEqual(namesOf(db, db.searchByName("rr", false)), ["Zorro"]);
+        assert.deepEqual(namesOf(db, db.searchByName("Ñ", false)), ["ñandú 🎬"]);
+        assert.deepEqual(namesOf(db, db.searchByName("🎬", false)), ["ñandú 🎬"], "one astral character (two code units)");
+      });
 
-  it("addTitles keeps the stored name and tags of a known id", () => {
-    const db = withTitles(["original"]);
-    db.rename(mid(0), "renamed");
-    db.addTags(mid(0), ["kept"]);
-    assert.deepEqual(db.addTitles([{ id: mid(0), name: "original again" }, { id: mid(1), name: "new" }]), [mid(1)]);
-    assert.deepEqual(db.get(mid(0)), { id: mid(0), name: "renamed", tags: ["kept"] });
-    assert.deepEqual(db.searchByName("original", false), []);
-  });
+      it("an empty substring lists every title, sorted by name", () => {
+        const all = namesOf(db, db.searchByName("", false));
+        assert.equal(all.length, 9);
+        assert.deepEqual(all, [...all].sort((a, b) => (foldName(a) < foldName(b) ? -1 : foldName(a) > foldName(b) ? 1 : a < b ? -1 : 1)));
+        assert.deepEqual(all.slice(0, 3), ["A", "Alien", "Aliens"]);
+      });
 
-  it("a tag edit beyond 256 tags per title is refused whole (transaction rolled back)", () => {
-    const db = withTitles(["x"]);
-    const tags = (from: number, n: number) => Array.from({ length: n }, (_, i) => `t${from + i}`);
-    db.addTags(mid(0), tags(0, 250));
-    assert.throws(() => db.addTags(mid(0), tags(250, 10)), TagLimitError);
-    assert.equal(db.get(mid(0))!.tags.length, 250);
-    assert.deepEqual(db.searchByTags(["t250"], false), []);
-    // Reopened: nothing of the refused edit reached the file either.
-    const file = dbFile();
-    const a = openDb(file);
-    a.addTitles([{ id: mid(0), name: "x", tags: tags(0, 256) }]);
-    assert.throws(() => a.addTags(mid(0), ["one more"]), TagLimitError);
-    a.close();
-    assert.equal(openDb(file).get(mid(0))!.tags.length, 256);
-  });
+      it("returns at most MaxResults ids, the first ones by name", async () => {
+        const names = Array.from({ length: 50 }, (_, i) => `title ${String(49 - i).padStart(2, "0")}`);
+        const capped = await withTitles(names, 7);
+        const expected = Array.from({ length: 7 }, (_, i) => `title ${String(i).padStart(2, "0")}`);
+        assert.deepEqual(namesOf(capped, capped.searchByName("", false)), expected);
+        assert.deepEqual(namesOf(capped, capped.searchByName("t", false)), expected, "1-char query");
+        assert.deepEqual(namesOf(capped, capped.searchByName("title", false)), expected);
+      });
+    });
 
-  it("edits persist across reopening", () => {
-    const file = dbFile();
-    const a = openDb(file);
-    a.addTitles([{ id: mid(1), name: "first" }, { id: mid(2), name: "second" }]);
-    a.rename(mid(1), "Renamed É");
-    a.addTags(mid(1), ["x", "y"]);
-    a.removeTags(mid(1), ["x"]);
-    a.close();
-    const b = openDb(file);
-    assert.deepEqual(b.get(mid(1)), { id: mid(1), name: "Renamed É", tags: ["y"] });
-    assert.deepEqual(b.searchByName("renamed é", true), [mid(1)]);
-    assert.deepEqual(b.searchByTags(["y"], true), [mid(1)]);
-    assert.equal(b.size, 2);
-  });
-});
+    describe("searchByTags", () => {
+      let db: CatalogDb;
+      before(async () => {
+        db = await withTitles(["one", "two", "three", "four"]);
+        await db.addTags(mid(0), ["drama", "Comedy"]);
+        await db.addTags(mid(1), ["drama"]);
+        await db.addTags(mid(2), ["comedy", "drama"]);
+      });
 
-describe("replicas sharing one file", () => {
-  it("each sees the other's edits at its next call", () => {
-    const file = dbFile();
-    const a = openDb(file);
-    const b = openDb(file);
-    a.addTitles([{ id: mid(1), name: "shared" }]);
-    assert.deepEqual(b.searchByName("shared", false), [mid(1)]);
-    b.rename(mid(1), "renamed by b");
-    b.addTags(mid(1), ["from-b"]);
-    assert.deepEqual(a.get(mid(1)), { id: mid(1), name: "renamed by b", tags: ["from-b"] });
-    assert.deepEqual(a.searchByName("shared", false), []);
-    assert.deepEqual(a.searchByTags(["from-b"], false), [mid(1)]);
-    a.removeTags(mid(1), ["from-b"]);
-    a.addTags(mid(1), ["from-a"]);
-    assert.deepEqual(b.get(mid(1))!.tags, ["from-a"]);
-    assert.deepEqual(b.searchByTags(["from-b"], false), []);
+      it("any: titles with at least one of the tags, sorted by name", () => {
+        assert.deepEqual(namesOf(db, db.searchByTags(["drama"], false)), ["one", "three", "two"]);
+        assert.deepEqual(namesOf(db, db.searchByTags(["Comedy", "comedy"], false)), ["one", "three"]);
+      });
+
+      it("all: titles with every tag", () => {
+        assert.deepEqual(namesOf(db, db.searchByTags(["drama", "comedy"], true)), ["three"]);
+        assert.deepEqual(namesOf(db, db.searchByTags(["drama", "nope"], true)), []);
+      });
+
+      it("matches tags exactly (case-sensitive)", () => {
+        assert.deepEqual(namesOf(db, db.searchByTags(["Comedy"], true)), ["one"]);
+        assert.deepEqual(db.searchByTags(["DRAMA"], false), []);
+      });
+
+      it("an empty tag list finds nothing", () => {
+        assert.deepEqual(db.searchByTags([], false), []);
+        assert.deepEqual(db.searchByTags([], true), []);
+      });
+    });
+
+    describe("edits", () => {
+      it("adds no duplicate tags and ignores removal of absent tags", async () => {
+        const db = await withTitles(["x"]);
+        assert.equal(await db.addTags(mid(0), ["a", "a", "b"]), true);
+        assert.equal(await db.addTags(mid(0), ["b", "c"]), true);
+        assert.deepEqual(db.get(mid(0))!.tags, ["a", "b", "c"]);
+        assert.equal(await db.removeTags(mid(0), ["b", "zzz"]), true);
+        assert.deepEqual(db.get(mid(0))!.tags, ["a", "c"]);
+      });
+
+      it("reports unknown ids without changing anything", async () => {
+        const db = await withTitles(["x"]);
+        assert.equal(await db.rename(mid(9), "y"), false);
+        assert.equal(await db.addTags(mid(9), ["t"]), false);
+        assert.equal(await db.removeTags(mid(9), ["t"]), false);
+        assert.equal(db.size, 1);
+        assert.deepEqual(db.searchByTags(["t"], false), []);
+      });
+
+      it("addTitles keeps the stored name and tags of a known id", async () => {
+        const db = await withTitles(["original"]);
+        await db.rename(mid(0), "renamed");
+        await db.addTags(mid(0), ["kept"]);
+        assert.deepEqual(await db.addTitles([{ id: mid(0), name: "original again" }, { id: mid(1), name: "new" }]), [mid(1)]);
+        assert.deepEqual(db.get(mid(0)), { id: mid(0), name: "renamed", tags: ["kept"] });
+        assert.deepEqual(db.searchByName("original", false), []);
+      });
+
+      it("a tag edit beyond 256 tags per title is refused whole (transaction rolled back)", async () => {
+        const db = await withTitles(["x"]);
+        const tags = (from: number, n: number) => Array.from({ length: n }, (_, i) => `t${from + i}`);
+        await db.addTags(mid(0), tags(0, 250));
+        await assert.rejects(db.addTags(mid(0), tags(250, 10)), TagLimitError);
+        assert.equal(db.get(mid(0))!.tags.length, 250);
+        assert.deepEqual(db.searchByTags(["t250"], false), []);
+        // Reopened: nothing of the refused edit reached the store either.
+        const location = await fresh();
+        const a = await openDb(location);
+        await a.addTitles([{ id: mid(0), name: "x", tags: tags(0, 256) }]);
+        await assert.rejects(a.addTags(mid(0), ["one more"]), TagLimitError);
+        await a.close();
+        assert.equal((await openDb(location)).get(mid(0))!.tags.length, 256);
+      });
+
+      it("edits persist across reopening, tags in the order they were added", async () => {
+        const location = await fresh();
+        const a = await openDb(location);
+        await a.addTitles([{ id: mid(1), name: "first" }, { id: mid(2), name: "second", tags: ["z", "a", "m"] }]);
+        await a.rename(mid(1), "Renamed É");
+        await a.addTags(mid(1), ["x", "y"]);
+        await a.removeTags(mid(1), ["x"]);
+        await a.close();
+        const b = await openDb(location);
+        assert.deepEqual(b.get(mid(1)), { id: mid(1), name: "Renamed É", tags: ["y"] });
+        assert.deepEqual(b.get(mid(2))!.tags, ["z", "a", "m"]);
+        assert.deepEqual(b.searchByName("renamed é", true), [mid(1)]);
+        assert.deepEqual(b.searchByTags(["y"], true), [mid(1)]);
+        assert.equal(b.size, 2);
+      });
+    });
+
+    describe("replicas sharing one store", () => {
+      /** SQLite: seen at the next call; PostgreSQL: after the NOTIFY (bounded wait). */
+      const seen = <T>(what: string, probe: () => T, ok: (v: T) => boolean) => waitFor(what, probe, ok, 5000);
+
+      it("each sees the other's edits", async () => {
+        const location = await fresh();
+        const a = await openDb(location);
+        const b = await openDb(stores.sameDatabase(location));
+        await a.addTitles([{ id: mid(1), name: "shared" }]);
+        await seen("b finds the title", () => b.searchByName("shared", false), (ids) => ids.length === 1 && ids[0] === mid(1));
+        await b.rename(mid(1), "renamed by b");
+        await b.addTags(mid(1), ["from-b"]);
+        await seen("a sees the rename and tag", () => a.get(mid(1)), (t) => t?.name === "renamed by b" && t.tags.join() === "from-b");
+        assert.deepEqual(a.searchByName("shared", false), []);
+        assert.deepEqual(a.searchByTags(["from-b"], false), [mid(1)]);
+        await a.removeTags(mid(1), ["from-b"]);
+        await a.addTags(mid(1), ["from-a"]);
+        await seen("b sees a's tags", () => b.get(mid(1))?.tags.join(), (t) => t === "from-a");
+        assert.deepEqual(b.searchByTags(["from-b"], false), []);
+      });
+
+      if (kind === "sqlite") {
+        it("sees another connection's edits at its very next call", async () => {
+          const location = await fresh();
+          const a = await openDb(location);
+          const b = await openDb(location);
+          await a.addTitles([{ id: mid(1), name: "shared" }]);
+          assert.deepEqual(b.searchByName("shared", false), [mid(1)]);
+        });
+      }
+
+      it("concurrent edits through both replicas all land, none lost, in both indexes", async () => {
+        const location = await fresh();
+        const a = await openDb(location);
+        const b = await openDb(stores.sameDatabase(location));
+        await a.addTitles(Array.from({ length: 20 }, (_, i) => ({ id: mid(i), name: `t${i}` })));
+        await Promise.all(
+          Array.from({ length: 20 }, (_, i) => ((i % 2 === 0 ? a : b).rename(mid(i), `renamed ${i}`))),
+        );
+        for (const db of [a, b]) {
+          await seen("every rename in this replica", () => db.searchByName("renamed", false).length, (n) => n === 20);
+        }
+      });
+    });
   });
-});
+}

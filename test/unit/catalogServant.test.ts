@@ -6,27 +6,20 @@
  */
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { Ice, IceFlix, IceFlixExt } from "../../src/slice/index.js";
 import { createLogger } from "../../src/runtime/logger.js";
 import { ServiceRegistry } from "../../src/runtime/serviceRegistry.js";
 import { TokenValidator } from "../../src/runtime/tokenValidator.js";
-import { CatalogDb } from "../../src/services/catalog/catalogDb.js";
 import { MediaCatalogI } from "../../src/services/catalog/catalogServant.js";
 import { MediaAvailability } from "../../src/services/catalog/mediaAvailability.js";
+import { STORE_KINDS, TestStores, type StoreKind } from "../helpers/stores.js";
 
 const log = createLogger("test", "silent");
-const dirs: string[] = [];
-const dbs: CatalogDb[] = [];
+const stores = new TestStores();
 const current = {} as Ice.Current;
 const mid = (n: number) => n.toString(16).padStart(64, "0");
 
-after(() => {
-  for (const db of dbs) db.close();
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
+after(() => stores.release());
 
 interface ProviderState {
   alive: boolean;
@@ -72,11 +65,8 @@ function fakeAuthenticator(): IceFlix.AuthenticatorPrx {
   return prx as unknown as IceFlix.AuthenticatorPrx;
 }
 
-function setup(withAuthenticator = true) {
-  const dir = mkdtempSync(join(tmpdir(), "iceflix-servant-"));
-  dirs.push(dir);
-  const db = CatalogDb.open(join(dir, "catalog.db"), { maxResults: 100 });
-  dbs.push(db);
+async function setup(kind: StoreKind, withAuthenticator = true) {
+  const db = await stores.openCatalog(await stores.location(kind), 100);
   const registryOptions = { pingTimeoutMs: 100, silentAfterMs: 30_000, log };
   const providers = new ServiceRegistry<IceFlix.StreamProviderPrx>("streaming", registryOptions);
   const authenticators = new ServiceRegistry<IceFlix.AuthenticatorPrx>("authenticator", registryOptions);
@@ -84,7 +74,7 @@ function setup(withAuthenticator = true) {
   const availability = new MediaAvailability();
   providers.on("removed", (i) => availability.removeProvider(i.id));
   const servant = new MediaCatalogI({ db, availability, providers, tokens: new TokenValidator(authenticators), pingTimeoutMs: 100 });
-  db.addTitles([{ id: mid(1), name: "Film", tags: ["a"] }]);
+  await db.addTitles([{ id: mid(1), name: "Film", tags: ["a"] }]);
   return { db, servant, providers, availability };
 }
 
@@ -99,15 +89,16 @@ async function rejectsWith(p: Promise<unknown> | (() => unknown), type: new (...
   );
 }
 
-describe("MediaCatalogI.getTile", () => {
+for (const kind of STORE_KINDS) {
+describe(`MediaCatalogI.getTile (${kind})`, () => {
   it("unknown id: WrongMediaId with the id; known but no provider: TemporaryUnavailable", async () => {
-    const { servant } = setup();
+    const { servant } = await setup(kind);
     await rejectsWith(servant.getTile(mid(9), current), IceFlix.WrongMediaId, (e: IceFlix.WrongMediaId) => assert.equal(e.id, mid(9)));
     await rejectsWith(servant.getTile(mid(1), current), IceFlix.TemporaryUnavailable);
   });
 
   it("returns the title with a live provider, round-robin over providers", async () => {
-    const { servant, providers, availability } = setup();
+    const { servant, providers, availability } = await setup(kind);
     providers.announce("p1", fakeProvider("P1"));
     providers.announce("p2", fakeProvider("P2"));
     availability.add(mid(1), "p1");
@@ -124,7 +115,7 @@ describe("MediaCatalogI.getTile", () => {
   });
 
   it("skips and removes a provider that does not answer its ping", async () => {
-    const { servant, providers, availability } = setup();
+    const { servant, providers, availability } = await setup(kind);
     const dead = { alive: false };
     providers.announce("p1", fakeProvider("P1", dead));
     providers.announce("p2", fakeProvider("P2"));
@@ -141,7 +132,7 @@ describe("MediaCatalogI.getTile", () => {
   });
 
   it("checks with isAvailable(id): a provider that withdrew the media is skipped and forgotten for it, not removed", async () => {
-    const { servant, providers, availability } = setup();
+    const { servant, providers, availability } = await setup(kind);
     const p1: ProviderState = { alive: true, withdrawn: new Set([mid(1)]) };
     const p2: ProviderState = { alive: true };
     providers.announce("p1", fakeProvider("P1", p1));
@@ -171,7 +162,7 @@ describe("MediaCatalogI.getTile", () => {
   });
 
   it("a provider whose isAvailable answers with an error is skipped for that call only", async () => {
-    const { servant, providers, availability } = setup();
+    const { servant, providers, availability } = await setup(kind);
     const p1: ProviderState = { alive: true, failing: true };
     providers.announce("p1", fakeProvider("P1", p1));
     availability.add(mid(1), "p1");
@@ -182,7 +173,7 @@ describe("MediaCatalogI.getTile", () => {
   });
 
   it("during the warm-up, a known title with no provider yet waits for one instead of TemporaryUnavailable", async () => {
-    const { db, providers, availability } = setup();
+    const { db, providers, availability } = await setup(kind);
     const authenticators = new ServiceRegistry<IceFlix.AuthenticatorPrx>("authenticator", { pingTimeoutMs: 100, silentAfterMs: 30_000, log });
     authenticators.announce("a1", fakeAuthenticator());
     const warm = new MediaCatalogI({ db, availability, providers, tokens: new TokenValidator(authenticators), pingTimeoutMs: 100, warmUntil: Date.now() + 5000 });
@@ -200,7 +191,7 @@ describe("MediaCatalogI.getTile", () => {
   });
 
   it("an id longer than any real one is WrongMediaId (the contract's exception), echoed cut to 256 characters", async () => {
-    const { servant } = setup();
+    const { servant } = await setup(kind);
     await rejectsWith(servant.getTile("f".repeat(100_000), current), IceFlix.WrongMediaId, (e: IceFlix.WrongMediaId) =>
       assert.equal(e.id, "f".repeat(256)),
     );
@@ -211,19 +202,19 @@ describe("MediaCatalogI.getTile", () => {
   });
 });
 
-describe("MediaCatalogI edits", () => {
+describe(`MediaCatalogI edits (${kind})`, () => {
   it("checks the token first: Unauthorized for a bad token, or when no Authenticator is known", async () => {
-    const { servant, db } = setup();
+    const { servant, db } = await setup(kind);
     await rejectsWith(servant.renameTile(mid(1), "x", "bad", current), IceFlix.Unauthorized);
     await rejectsWith(servant.addTags(mid(9), [""], "bad", current), IceFlix.Unauthorized);
     await rejectsWith(servant.removeTags(mid(1), ["a"], "x".repeat(5000), current), IceFlix.Unauthorized);
-    const lonely = setup(false);
+    const lonely = await setup(kind, false);
     await rejectsWith(lonely.servant.renameTile(mid(1), "x", "good", current), IceFlix.Unauthorized);
     assert.deepEqual(db.get(mid(1)), { id: mid(1), name: "Film", tags: ["a"] });
   });
 
   it("applies edits with a good token; WrongMediaId for unknown ids", async () => {
-    const { servant, db } = setup();
+    const { servant, db } = await setup(kind);
     await servant.renameTile(mid(1), "  New Name ", "good", current);
     await servant.addTags(mid(1), ["b", "b", "c"], "good", current);
     await servant.removeTags(mid(1), ["a", "zzz"], "good", current);
@@ -238,7 +229,7 @@ describe("MediaCatalogI edits", () => {
   });
 
   it("an unknown or over-long id is WrongMediaId even with a name or tags beyond the limits (contract first)", async () => {
-    const { servant, db } = setup();
+    const { servant, db } = await setup(kind);
     const long = "e".repeat(100_000);
     for (const call of [
       () => servant.renameTile(mid(9), "", "good", current),
@@ -254,7 +245,7 @@ describe("MediaCatalogI edits", () => {
   });
 
   it("refuses input beyond the limits with InvalidArgument{reason} and changes nothing", async () => {
-    const { servant, db } = setup();
+    const { servant, db } = await setup(kind);
     const many = (n: number, prefix = "t") => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
     const cases: Array<[string, () => unknown, RegExp]> = [
       ["empty name", () => servant.renameTile(mid(1), " \t ", "good", current), /empty/],
@@ -278,3 +269,4 @@ describe("MediaCatalogI edits", () => {
     assert.deepEqual(servant.getTilesByTags([], false, current), []);
   });
 });
+}

@@ -6,7 +6,10 @@
 import { spawn } from "node:child_process";
 import { existsSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { portsFromBase } from "../../runtime/config.js";
+import { portsFromBase, PROP } from "../../runtime/config.js";
+import { databaseChoice, recordDatabaseUrl, type DatabaseChoice } from "../../runtime/database.js";
+import { postgresBoundsFor } from "../../runtime/postgres.js";
+import { openUserStore } from "../../services/authenticator/userStores.js";
 import { createLogger, type Logger } from "../../runtime/logger.js";
 import { CliError, EXIT } from "../../common/exitCodes.js";
 import { dataPaths, ensureDataDir, runningUpPid, type DataPaths } from "../../common/dataDir.js";
@@ -31,6 +34,8 @@ export interface UpOptions {
   detach: boolean;
   /** `--Prop=value` arguments, passed on to every component. */
   propertyArgs: string[];
+  /** `--database URL`: PostgreSQL for titles and users (recorded in the data folder), else SQLite. */
+  database?: string;
 }
 
 export async function up(options: UpOptions): Promise<number> {
@@ -57,11 +62,22 @@ export async function up(options: UpOptions): Promise<number> {
   let demo = false;
   try {
     ensureSecret(paths.secret);
+    const database = deploymentDatabase(options);
+    // The services read it from the data folder: the URL (credentials) stays off command lines.
+    recordDatabaseUrl(paths.root, database);
+    if (database.kind === "postgres") say(`titles and users in ${database.display}`);
     const mediaDir = options.media ?? join(paths.root, "demo-media");
     // The clips are made while the broker and the first services start: only the provider needs them.
     const demoMedia = options.media ? Promise.resolve() : ensureDemoMedia(mediaDir, say);
     demoMedia.catch(() => {}); // awaited before the provider starts; this keeps an early failure handled
-    if (!options.media) demo = await ensureDemoUser(join(paths.root, "users.db"));
+    if (!options.media) {
+      const users = await openUserStore(database, { dataDir: paths.root, ...postgresBoundsFor(10_000), listen: false });
+      try {
+        demo = await ensureDemoUser(users);
+      } finally {
+        await users.close();
+      }
+    }
     const ports = portsFromBase(options.basePort);
     const common = ["--data", paths.root, ...options.propertyArgs];
     say("starting the broker");
@@ -111,6 +127,15 @@ export async function up(options: UpOptions): Promise<number> {
   return new Promise<number>(() => {}); // runs until a signal
 }
 
+/** How `up --detach` hands `--database` to the `up` it starts: not on its command line (ps shows those). */
+const DETACHED_DATABASE_ENV = "ICEFLIX_UP_DATABASE";
+
+/** `--database`, else an `--IceFlix.Database=` property, else SQLite. */
+function deploymentDatabase(options: UpOptions): DatabaseChoice {
+  const property = options.propertyArgs.find((a) => a.startsWith(`--${PROP.database}=`));
+  return databaseChoice(options.database ?? process.env[DETACHED_DATABASE_ENV] ?? property?.slice(`--${PROP.database}=`.length));
+}
+
 function cleanup(paths: DataPaths): void {
   for (const f of [paths.upPid, paths.mainProxy, paths.upState]) rmSync(f, { force: true });
 }
@@ -123,7 +148,8 @@ async function upDetached(options: UpOptions, paths: DataPaths): Promise<number>
   args.push(...options.propertyArgs);
   rmSync(paths.upState, { force: true });
   const out = openSync(join(paths.logs, "up.log"), "a");
-  const child = spawn(process.execPath, args, { detached: true, stdio: ["ignore", out, out] });
+  const env = options.database ? { ...process.env, [DETACHED_DATABASE_ENV]: options.database } : process.env;
+  const child = spawn(process.execPath, args, { detached: true, stdio: ["ignore", out, out], env });
   child.unref();
   const deadline = Date.now() + 90_000;
   let exited: number | null = null;

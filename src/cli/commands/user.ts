@@ -1,10 +1,14 @@
 /**
- * `iceflix user add|remove|passwd NAME`, `user import FILE`, `user list`: edits the users DB in
- * `<data>/users.db`; running Authenticators see the change at once (spec §3).
+ * `iceflix user add|remove|passwd NAME`, `user import FILE`, `user list`: edits the users store
+ * of the deployment (`--database URL`, else the one `up` recorded in `--data D`, else
+ * `<data>/users.db`); running Authenticators see the change at once (spec §3).
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { isValidUserName, UserStore, UserStoreError } from "../../services/authenticator/userStore.js";
+import { isValidUserName, UserStoreError, type UserStore } from "../../services/authenticator/userStore.js";
+import { openUserStore } from "../../services/authenticator/userStores.js";
+import { resolveDatabase } from "../../runtime/database.js";
+import { postgresBoundsFor } from "../../runtime/postgres.js";
 import { normalizePasswordHash } from "../../services/authenticator/passwordKdf.js";
 import { StorageFault, toStorageFault } from "../../runtime/storageErrors.js";
 import { CliError, EXIT } from "../../common/exitCodes.js";
@@ -13,14 +17,23 @@ import { askHidden, passwordHash, readPasswordFromStdin } from "../../common/pas
 
 export type UserAction = "add" | "remove" | "passwd" | "import" | "list";
 
-export async function user(action: UserAction, arg: string | undefined, options: { data: string; passwordStdin: boolean }): Promise<number> {
+/** A one-shot command: a few seconds for the database to answer. */
+const CLI_CALL_TIMEOUT_MS = 10_000;
+
+export async function user(
+  action: UserAction,
+  arg: string | undefined,
+  options: { data: string; passwordStdin: boolean; database?: string },
+): Promise<number> {
   const paths = dataPaths(options.data);
+  const database = resolveDatabase(options.database, paths.root);
   const file = join(paths.root, "users.db");
   let store: UserStore;
   try {
-    ensureDataDir(paths);
-    store = new UserStore(file);
+    if (database.kind === "sqlite") ensureDataDir(paths);
+    store = await openUserStore(database, { dataDir: paths.root, ...postgresBoundsFor(CLI_CALL_TIMEOUT_MS), listen: false });
   } catch (e) {
+    if (e instanceof StorageFault) throw new CliError(e.message);
     // A data folder that is read-only, full, a file, …: one line naming the condition.
     const fault = toStorageFault(e, file, "cannot open the users DB");
     if (fault) throw new CliError(fault.message);
@@ -29,19 +42,19 @@ export async function user(action: UserAction, arg: string | undefined, options:
   try {
     switch (action) {
       case "list":
-        for (const name of store.list()) process.stdout.write(name + "\n");
+        for (const name of await store.list()) process.stdout.write(name + "\n");
         return EXIT.ok;
       case "import":
         return await importUsersJson(store, required(arg, "FILE"));
       case "remove":
-        store.remove(validName(arg));
+        await store.remove(validName(arg));
         process.stdout.write(`removed user ${arg}; their tokens are revoked\n`);
         return EXIT.ok;
       case "add":
       case "passwd": {
         const name = validName(arg);
-        if (action === "add" && store.has(name)) throw new CliError(`user ${name} already exists`);
-        if (action === "passwd" && !store.has(name)) throw new CliError(`no user ${name}`);
+        if (action === "add" && (await store.has(name))) throw new CliError(`user ${name} already exists`);
+        if (action === "passwd" && !(await store.has(name))) throw new CliError(`no user ${name}`);
         const password = await obtainPassword(options.passwordStdin);
         if (action === "add") await store.add(name, passwordHash(password));
         else await store.setPassword(name, passwordHash(password));
@@ -54,7 +67,7 @@ export async function user(action: UserAction, arg: string | undefined, options:
     if (e instanceof StorageFault) throw new CliError(`${e.message}; nothing was changed`);
     throw e;
   } finally {
-    store.close();
+    await store.close();
   }
 }
 
@@ -99,7 +112,7 @@ async function importUsersJson(store: UserStore, file: string): Promise<number> 
       problems.push(`${JSON.stringify(name).slice(0, 70)}: invalid name or password_hash`);
       continue;
     }
-    if (store.has(name)) {
+    if (await store.has(name)) {
       problems.push(`${name}: already exists (kept)`);
       continue;
     }

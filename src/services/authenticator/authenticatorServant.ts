@@ -1,6 +1,7 @@
 /** AuthenticatorI: logins and token checks, translated into calls on the service behind them. */
 import { Ice, IceFlix, IceFlixExt } from "../../slice/index.js";
 import { KdfBusyError } from "./kdfLimiter.js";
+import { busyFor, StorageFault } from "../../runtime/storageErrors.js";
 
 /** What the servants need of the Authenticator service (it implements this; no import back). */
 export interface TokenAuthority {
@@ -21,6 +22,8 @@ export class AuthenticatorI extends IceFlix.Authenticator {
     } catch (e) {
       // A login flood: refused at once rather than left to time out (spec §9 Busy).
       if (e instanceof KdfBusyError) throw new IceFlixExt.Busy(e.message);
+      // The users store cannot be read (a database down): refused as temporary, no path or URL.
+      if (e instanceof StorageFault) throw busyFor(e);
       throw e;
     }
     if (token === undefined) throw new IceFlix.Unauthorized();

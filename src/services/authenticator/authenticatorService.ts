@@ -4,7 +4,6 @@
  * removed or given a new password (seen by polling the DB's data_version, so `iceflix user …`
  * takes effect without a restart).
  */
-import { join } from "node:path";
 import { IceFlix } from "../../slice/index.js";
 import { ServiceLifecycle, startOrStop } from "../../runtime/lifecycle.js";
 import type { ServiceContext } from "../../runtime/serviceContext.js";
@@ -15,7 +14,9 @@ import { IssuedTokens } from "./issuedTokens.js";
 import { KdfBusyError } from "./kdfLimiter.js";
 import { kdfLimiter, normalizePasswordHash } from "./passwordKdf.js";
 import { MAX_TOKEN_BYTES, TokenCodec } from "./tokens.js";
-import { isValidUserName, UserStore } from "./userStore.js";
+import { isValidUserName, type UserStore } from "./userStore.js";
+import { openUserStore } from "./userStores.js";
+import { postgresBoundsFor } from "../../runtime/postgres.js";
 
 export const AUTHENTICATOR_ADAPTER = "AuthenticatorAdapter";
 /** How often expiry and users-DB changes are checked: revocations go out within this of the event. */
@@ -23,7 +24,8 @@ const CHECK_INTERVAL_MS = 250;
 
 export class AuthenticatorService extends ServiceLifecycle<IceFlix.AuthenticatorPrx> implements TokenAuthority {
   readonly #ctx: ServiceContext;
-  readonly #users: UserStore;
+  /** Opened by #start (a networked store needs a connection). */
+  #users!: UserStore;
   readonly #codec: TokenCodec;
   readonly #tokens = new IssuedTokens();
   readonly #lifetimeMs: number;
@@ -33,7 +35,6 @@ export class AuthenticatorService extends ServiceLifecycle<IceFlix.Authenticator
   private constructor(ctx: ServiceContext) {
     super(ctx, "Authenticator");
     this.#ctx = ctx;
-    this.#users = new UserStore(join(ctx.settings.dataDir, "users.db"), { log: ctx.log });
     this.#codec = new TokenCodec(ctx.secret);
     this.#lifetimeMs = ctx.settings.tokenLifetimeSeconds * 1000;
     this.#revocations = ctx.topics.publisher(TOPIC_AUTHENTICATION_STATUS, (p) => IceFlix.TokenRevocationPrx.uncheckedCast(p));
@@ -45,6 +46,11 @@ export class AuthenticatorService extends ServiceLifecycle<IceFlix.Authenticator
 
   /** Stop order is the reverse: announcer, checks, subscription, adapter, users DB. */
   async #start(): Promise<void> {
+    this.#users = await openUserStore(this.#ctx.settings.database, {
+      dataDir: this.#ctx.settings.dataDir,
+      ...postgresBoundsFor(this.#ctx.settings.callTimeoutMs),
+      log: this.#ctx.log,
+    });
     this.onStop(() => this.#users.close());
     const server = await this.createAdapter(AUTHENTICATOR_ADAPTER, { logConnectionEvents: false });
     const proxy = this.serveAs(IceFlix.AuthenticatorPrx.uncheckedCast(server.add(new AuthenticatorI(this), "Authenticator")));
@@ -53,7 +59,7 @@ export class AuthenticatorService extends ServiceLifecycle<IceFlix.Authenticator
     const timer = setInterval(() => this.#check(), CHECK_INTERVAL_MS);
     this.onStop(() => clearInterval(timer));
     await this.announce("authenticator", proxy);
-    this.#ctx.log.info({ id: this.id, proxy: this.proxyString, users: this.#users.list().length }, "Authenticator ready");
+    this.#ctx.log.info({ id: this.id, proxy: this.proxyString, users: (await this.#users.list()).length, store: this.#users.location }, "Authenticator ready");
   }
 
   /** A new token for valid credentials, else undefined (the caller raises Unauthorized). */

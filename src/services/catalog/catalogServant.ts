@@ -36,9 +36,9 @@ export interface MediaCatalogDeps {
 }
 
 /** Runs a DB edit; a storage fault (logged once by the DB) reaches the caller as Busy{reason}. */
-function saved<T>(edit: () => T): T {
+async function saved<T>(edit: () => Promise<T>): Promise<T> {
   try {
-    return edit();
+    return await edit();
   } catch (e) {
     if (e instanceof StorageFault) throw busyFor(e);
     throw e;
@@ -76,7 +76,7 @@ export class MediaCatalogI extends IceFlix.MediaCatalog {
     await this.deps.tokens.require(authentication);
     this.#requireTitle(id);
     const newName = checkTitleName(name);
-    if (!saved(() => this.deps.db.rename(id, newName))) throw wrongMediaId(id);
+    if (!(await saved(() => this.deps.db.rename(id, newName)))) throw wrongMediaId(id);
   }
 
   async addTags(id: string, tags: string[], authentication: string, _current: Ice.Current): Promise<void> {
@@ -85,7 +85,7 @@ export class MediaCatalogI extends IceFlix.MediaCatalog {
     const wanted = checkTags(tags);
     let known: boolean;
     try {
-      known = saved(() => this.deps.db.addTags(id, wanted));
+      known = await saved(() => this.deps.db.addTags(id, wanted));
     } catch (e) {
       if (e instanceof TagLimitError) throw new IceFlixExt.InvalidArgument(e.message);
       throw e;
@@ -97,7 +97,7 @@ export class MediaCatalogI extends IceFlix.MediaCatalog {
     await this.deps.tokens.require(authentication);
     this.#requireTitle(id);
     const unwanted = checkTags(tags);
-    if (!saved(() => this.deps.db.removeTags(id, unwanted))) throw wrongMediaId(id);
+    if (!(await saved(() => this.deps.db.removeTags(id, unwanted)))) throw wrongMediaId(id);
   }
 
   /**

@@ -4,7 +4,6 @@
  * and announces itself as "catalog". When it learns a provider it did not know it asks it to
  * reannounceMedia(), so a restarted catalog relearns every media without help.
  */
-import { join } from "node:path";
 import { Ice, IceFlix } from "../../slice/index.js";
 import { sweepRegistries } from "../../runtime/periodicTask.js";
 import { TOPIC_SERVICE_AVAILABILITY } from "../../runtime/announcer.js";
@@ -14,7 +13,9 @@ import type { ServiceContext } from "../../runtime/serviceContext.js";
 import { ServiceAvailabilityI } from "../../runtime/serviceAvailability.js";
 import type { RegisteredInstance, ServiceRegistry } from "../../runtime/serviceRegistry.js";
 import { TokenValidator } from "../../runtime/tokenValidator.js";
-import { CATALOG_DB_FILE, CatalogDb } from "./catalogDb.js";
+import { postgresBoundsFor } from "../../runtime/postgres.js";
+import { CatalogDb } from "./catalogDb.js";
+import { openCatalogStore } from "./catalogStores.js";
 import { MediaCatalogI } from "./catalogServant.js";
 import { MediaAnnouncementsI, TOPIC_MEDIA_ANNOUNCEMENTS } from "./mediaAnnouncements.js";
 import { MediaAvailability } from "./mediaAvailability.js";
@@ -66,13 +67,18 @@ export class CatalogService extends ServiceLifecycle<IceFlix.MediaCatalogPrx> {
    */
   async #start(): Promise<void> {
     const { ctx } = this;
-    const db = CatalogDb.open(join(ctx.settings.dataDir, CATALOG_DB_FILE), { maxResults: this.options.maxResults, log: ctx.log });
+    const store = await openCatalogStore(ctx.settings.database, {
+      dataDir: ctx.settings.dataDir,
+      ...postgresBoundsFor(ctx.settings.callTimeoutMs),
+      log: ctx.log,
+    });
+    const db = await CatalogDb.open(store, { maxResults: this.options.maxResults, log: ctx.log });
     this.onStop(() => db.close());
     // Registered before the adapter so that it runs after it: no event arrives any more.
     this.onStop(() => {
       this.providers.off("added", this.#onProviderAdded);
       this.providers.off("removed", this.#onProviderRemoved);
-      this.#announcements?.stop();
+      return this.#announcements?.stop();
     });
     const server = await this.createAdapter(CATALOG_ADAPTER);
     const servant = new MediaCatalogI({
@@ -107,7 +113,7 @@ export class CatalogService extends ServiceLifecycle<IceFlix.MediaCatalogPrx> {
     await this.announce("catalog", proxy);
     const sweeper = sweepRegistries([this.authenticators, this.providers], ctx.settings.announcePeriodMs, ctx.log);
     this.onStop(() => sweeper.stop());
-    ctx.log.info({ id: this.id, proxy: this.proxyString, titles: db.size }, "MediaCatalog ready");
+    ctx.log.info({ id: this.id, proxy: this.proxyString, titles: db.size, store: db.location }, "MediaCatalog ready");
   }
 
   /** A provider we did not know: apply what it announced before, and ask it for everything. */

@@ -106,13 +106,13 @@ export class MediaAnnouncementsI extends IceFlix.StreamAnnounces {
   }
 
   /** Writes what is queued now (also called at stop, so nothing queued is lost). */
-  flush(): void {
+  async flush(): Promise<void> {
     this.#flushScheduled = false;
     if (this.#toStore.size === 0) return;
     const batch = [...this.#toStore].map(([id, name]) => ({ id, name }));
     this.#toStore = new Map();
     try {
-      const added = this.deps.db.addTitles(batch);
+      const added = await this.deps.db.addTitles(batch);
       if (added.length > 0) this.deps.log.info({ added: added.length }, "new titles stored");
     } catch (e) {
       // The DB may be locked by a replica for longer than busy_timeout, or the disk full or
@@ -124,9 +124,9 @@ export class MediaAnnouncementsI extends IceFlix.StreamAnnounces {
     }
   }
 
-  stop(): void {
+  stop(): Promise<void> {
     this.#stopped = true;
-    this.flush();
+    return this.flush();
   }
 
   #apply(a: Announcement): void {
@@ -140,6 +140,6 @@ export class MediaAnnouncementsI extends IceFlix.StreamAnnounces {
   #scheduleFlush(): void {
     if (this.#flushScheduled || this.#stopped) return;
     this.#flushScheduled = true;
-    setImmediate(() => this.flush());
+    setImmediate(() => void this.flush());
   }
 }
