@@ -36,6 +36,7 @@ export async function main(argv: string[]): Promise<void> {
   const propertyArgs = [...split.properties].map(([k, v]) => (k === "Ice.Config" ? `--Ice.Config=${v}` : `--${k}=${v}`));
   const props = () => loadProperties(split.properties);
   const dataOf = (opts: { data?: string }) => opts.data ?? defaultDataDir();
+  const say = (line: string) => process.stdout.write(line + "\n");
 
   const program = new Command("iceflix")
     .description("IceFlix: a distributed streaming platform on ZeroC Ice")
@@ -179,6 +180,25 @@ export async function main(argv: string[]): Promise<void> {
         passwordStdin: o.passwordStdin,
         database: o.database ?? props().getProperty(PROP.database),
       });
+    });
+
+  const db = program.command("db").description("the PostgreSQL store: schema migration, import of an SQLite deployment");
+  db.command("migrate")
+    .description("bring the database schema to this version (the services also do it at start)")
+    .option("--data <dir>", "data folder of a deployment started with --database")
+    .option("--database <url>", "postgresql://user:pass@host:port/db")
+    .action(async (o: { data?: string; database?: string }) => {
+      const { dbMigrate } = await import("./commands/db.js");
+      process.exitCode = await dbMigrate({ data: dataOf(o), database: o.database ?? props().getProperty(PROP.database) }, say);
+    });
+  db.command("import")
+    .description("copy titles, tags and users of an SQLite data folder into PostgreSQL (idempotent; existing ones kept)")
+    .requiredOption("--from <dir>", "the SQLite deployment's data folder")
+    .option("--data <dir>", "data folder of a deployment started with --database")
+    .option("--database <url>", "postgresql://user:pass@host:port/db")
+    .action(async (o: { from: string; data?: string; database?: string }) => {
+      const { dbImport } = await import("./commands/db.js");
+      process.exitCode = await dbImport(o.from, { data: dataOf(o), database: o.database ?? props().getProperty(PROP.database) }, say);
     });
 
   /** `auth`, `catalog`, `streaming`: one service in the foreground on its spec §1 default port. */
