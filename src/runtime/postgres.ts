@@ -100,6 +100,24 @@ export function scrubbedError(e: unknown, url: string): Error {
   return clean;
 }
 
+/**
+ * A pooled connection that has an error listener while it is checked out: the pool listens only
+ * to idle ones, and a server that dies under a checked-out connection (between two statements of
+ * a transaction) emits an error that would otherwise end the process. The failure itself reaches
+ * the caller through its next query; release() removes the listener.
+ */
+export async function checkOut(pool: PgPool): Promise<PgClient> {
+  const client = await pool.connect();
+  const ignore = () => {};
+  client.on("error", ignore);
+  const release = client.release.bind(client);
+  client.release = (destroy?: boolean | Error) => {
+    client.off("error", ignore);
+    release(destroy);
+  };
+  return client;
+}
+
 export class DeadlineExceeded extends Error {
   override name = "DeadlineExceeded";
   readonly code = "TIMEOUT";
@@ -115,7 +133,7 @@ export class DeadlineExceeded extends Error {
  */
 export async function inTransaction<T>(pool: PgPool, deadlineMs: number, work: (client: PgQueryable) => Promise<T>): Promise<T> {
   const deadline = Date.now() + deadlineMs;
-  const client = await withinDeadline(pool.connect(), deadline, "connect", (c) => c.release(true));
+  const client = await withinDeadline(checkOut(pool), deadline, "connect", (c) => c.release(true));
   let failure: unknown;
   try {
     await withinDeadline(client.query("BEGIN"), deadline, "BEGIN");
@@ -136,7 +154,7 @@ export async function inTransaction<T>(pool: PgPool, deadlineMs: number, work: (
 /** A one-statement read with the same deadline rules (no transaction needed). */
 export async function readWithin<T extends pg.QueryResultRow>(pool: PgPool, deadlineMs: number, sql: string, params: unknown[] = []): Promise<T[]> {
   const deadline = Date.now() + deadlineMs;
-  const client = await withinDeadline(pool.connect(), deadline, "connect", (c) => c.release(true));
+  const client = await withinDeadline(checkOut(pool), deadline, "connect", (c) => c.release(true));
   let failed = false;
   try {
     return (await withinDeadline(client.query<T>(sql, params), deadline, "query")).rows;

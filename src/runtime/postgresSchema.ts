@@ -9,7 +9,7 @@
  * revision r has seen every commit up to r, and catching up is "rev > r". Tags keep the order
  * they were added in (`seq`). Users: the same records as the SQLite users DB.
  */
-import type { PgPool } from "./postgres.js";
+import { checkOut, type PgPool } from "./postgres.js";
 
 interface Migration {
   version: number;
@@ -70,7 +70,7 @@ export interface MigrationOutcome {
 
 /** Brings the schema to SCHEMA_VERSION; idempotent. */
 export async function migrate(pool: PgPool): Promise<MigrationOutcome> {
-  const client = await pool.connect();
+  const client = await checkOut(pool);
   let failed = false;
   try {
     await client.query("BEGIN");
