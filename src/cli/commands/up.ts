@@ -189,9 +189,27 @@ class Supervisor {
     return started;
   }
 
-  /** Restarts a component that exits while we are not stopping (1 s back-off, at most 5 a minute). */
+  /**
+   * Restarts a component that exits while we are not stopping (1 s back-off, at most 5 deaths a
+   * minute). A restart that fails to start (e.g. its database is down) is tried again, backing off
+   * to 30 s, until it starts or we stop: a dependency's outage must not leave it dead for good.
+   */
   superviseRestarts(): void {
     const restarts = new Map<string, number[]>();
+    const restart = async (c: StartedComponent, attempt: number): Promise<void> => {
+      await new Promise((r) => setTimeout(r, Math.min(30_000, 1000 * 2 ** attempt)));
+      if (this.#stopping) return;
+      try {
+        const next = await startComponent(c.spec, this.paths.logs, this.log);
+        this.#components[this.#components.indexOf(c)] = next;
+        if (c.spec.kind === "main") this.writeMainProxy();
+        this.log.info({ component: c.spec.name, pid: next.child.pid }, "component restarted");
+        watch(next);
+      } catch (e) {
+        this.log.error({ component: c.spec.name, err: e, attempt: attempt + 1 }, "restart failed; trying again");
+        await restart(c, attempt + 1);
+      }
+    };
     const watch = (c: StartedComponent) => {
       void c.child.exited.then(async (exit) => {
         if (this.#stopping) return;
@@ -203,16 +221,7 @@ class Supervisor {
           return;
         }
         this.log.warn({ component: c.spec.name, code: exit.code, signal: exit.signal }, "component died; restarting");
-        await new Promise((r) => setTimeout(r, 1000));
-        if (this.#stopping) return;
-        try {
-          const next = await startComponent(c.spec, this.paths.logs, this.log);
-          this.#components[this.#components.indexOf(c)] = next;
-          if (c.spec.kind === "main") this.writeMainProxy();
-          watch(next);
-        } catch (e) {
-          this.log.error({ component: c.spec.name, err: e }, "restart failed");
-        }
+        await restart(c, 0);
       });
     };
     this.#components.forEach(watch);
