@@ -1,7 +1,8 @@
 /**
  * Announces a service on ServiceAvailability (spec §2): at start and then every announce period,
  * signed (§7.1), so services that start later learn of it. A failed announcement is retried at
- * the next period (the broker may be restarting).
+ * the next period (the broker may be restarting). A service that starts later did not hear our
+ * start-up announcement: announceSoon() (on first sight of a newcomer) saves it waiting a period.
  */
 import { IceFlix } from "../slice/index.js";
 import type { ServiceContext } from "./serviceContext.js";
@@ -22,6 +23,7 @@ export class Announcer {
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
   #failing = false;
+  #soon: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly ctx: ServiceContext,
@@ -52,6 +54,20 @@ export class Announcer {
     });
   }
 
+  /**
+   * One extra announcement shortly (jittered, so the services that welcome a newcomer do not all
+   * publish at the same instant; several requests meanwhile make one announcement).
+   */
+  announceSoon(): void {
+    if (this.#stopped || this.#soon) return;
+    this.#soon = setTimeout(() => {
+      this.#soon = undefined;
+      this.announce().catch(() => {
+        // the periodic announcement reports a failing broker
+      });
+    }, 50 + Math.floor(Math.random() * 200));
+  }
+
   #schedule(): void {
     if (this.#stopped) return;
     this.#timer = setTimeout(async () => {
@@ -70,5 +86,6 @@ export class Announcer {
   stop(): void {
     this.#stopped = true;
     clearTimeout(this.#timer);
+    clearTimeout(this.#soon);
   }
 }

@@ -65,6 +65,9 @@ export async function startOrStop<S extends { stop(): Promise<unknown> }>(servic
   return service;
 }
 
+/** Bounds the ids remembered for welcoming; past it they are forgotten (at worst one extra announcement each). */
+const MAX_PEERS_REMEMBERED = 10_000;
+
 /** What Announcer accepts: the services that announce themselves on ServiceAvailability. */
 type AnnouncedProxy = ConstructorParameters<typeof Announcer>[3];
 
@@ -82,6 +85,9 @@ export abstract class ServiceLifecycle<Prx extends Ice.ObjectPrx> {
   readonly #adapters: ServerAdapter[] = [];
   #proxy: Prx | undefined;
   #stopped: Promise<void> | undefined;
+  #announcer: Announcer | undefined;
+  /** Ids of the other services seen on ServiceAvailability (bounded): the first sight of one is welcomed. */
+  readonly #peersSeen = new Set<string>();
 
   /** `name` is the servant's name in logs and errors ("Main", "MediaCatalog", …). */
   protected constructor(ctx: ServiceContext, name: string) {
@@ -164,7 +170,21 @@ export abstract class ServiceLifecycle<Prx extends Ice.ObjectPrx> {
   /** Announces `proxy` on ServiceAvailability now and every period until stop. */
   protected async announce(kind: AnnouncedKind, proxy: AnnouncedProxy): Promise<void> {
     const announcer = new Announcer(this.#ctx, kind, this.id, proxy);
+    this.#announcer = announcer;
     this.onStop(() => announcer.stop());
     await announcer.start();
   }
+
+  /**
+   * For the ServiceAvailability subscriber (ServiceAvailabilityI's onPeer): a service seen for the
+   * first time may have started after us and missed our start-up announcement, so we announce
+   * again shortly instead of leaving it a whole period without us (a just-started catalog would
+   * otherwise hold token checks for up to a period, waiting for an Authenticator).
+   */
+  protected readonly welcomePeer = (id: string): void => {
+    if (this.#peersSeen.has(id)) return;
+    if (this.#peersSeen.size >= MAX_PEERS_REMEMBERED) this.#peersSeen.clear();
+    this.#peersSeen.add(id);
+    this.#announcer?.announceSoon();
+  };
 }

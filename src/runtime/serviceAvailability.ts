@@ -1,7 +1,8 @@
 /**
  * The ServiceAvailability subscriber every service uses: feeds announcements into the
  * registries of the kinds it cares about and ignores the rest (and its own announcements).
- * Given an EventGate, it obeys only events the gate accepts (signed, spec §7).
+ * Given an EventGate, it obeys only events the gate accepts (signed, spec §7). `onPeer` hears
+ * every accepted announcement of another service, of any kind (ServiceLifecycle welcomes newcomers).
  */
 import { Ice, IceFlix } from "../slice/index.js";
 import type { EventGate } from "./eventSignature.js";
@@ -19,6 +20,7 @@ export class ServiceAvailabilityI extends IceFlix.ServiceAvailability {
     private readonly registries: AvailabilityRegistries,
     private readonly selfId?: string,
     private readonly gate?: EventGate,
+    private readonly onPeer?: (id: string) => void,
   ) {
     super();
   }
@@ -42,11 +44,12 @@ export class ServiceAvailabilityI extends IceFlix.ServiceAvailability {
     id: string,
     current: Ice.Current,
   ): void {
-    // Kinds we do not track are ignored before the gate, so they are not counted as dropped.
-    if (!registry) return;
+    // Kinds we neither track nor welcome are ignored before the gate, so they are not counted as dropped.
+    if (!registry && !this.onPeer) return;
     if (this.gate && !this.gate.accept(TOPIC_SERVICE_AVAILABILITY, operation, [service, id], current.ctx)) return;
     // A null proxy or an empty id cannot be handed out; drop it quietly (it is an event, no reply).
     if (!service || !id || id === this.selfId) return;
-    registry.announce(id, service);
+    registry?.announce(id, service);
+    this.onPeer?.(id);
   }
 }

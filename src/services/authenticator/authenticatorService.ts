@@ -12,6 +12,8 @@ import { TOPIC_AUTHENTICATION_STATUS } from "../../runtime/tokenValidator.js";
 import { AuthenticatorI, TokenRevocationI, type TokenAuthority } from "./authenticatorServant.js";
 import { IssuedTokens } from "./issuedTokens.js";
 import { KdfBusyError } from "./kdfLimiter.js";
+import { TOPIC_SERVICE_AVAILABILITY } from "../../runtime/announcer.js";
+import { ServiceAvailabilityI } from "../../runtime/serviceAvailability.js";
 import { kdfLimiter, normalizePasswordHash } from "./passwordKdf.js";
 import { MAX_TOKEN_BYTES, TokenCodec } from "./tokens.js";
 import { isValidUserName, type UserStore } from "./userStore.js";
@@ -55,6 +57,8 @@ export class AuthenticatorService extends ServiceLifecycle<IceFlix.Authenticator
     const server = await this.createAdapter(AUTHENTICATOR_ADAPTER, { logConnectionEvents: false });
     const proxy = this.serveAs(IceFlix.AuthenticatorPrx.uncheckedCast(server.add(new AuthenticatorI(this), "Authenticator")));
     await this.subscribe(TOPIC_AUTHENTICATION_STATUS, server.addWithUUID(new TokenRevocationI(this)));
+    // No registry of others: it listens to ServiceAvailability only to welcome services that start later.
+    await this.subscribe(TOPIC_SERVICE_AVAILABILITY, server.addWithUUID(new ServiceAvailabilityI({}, this.id, this.#ctx.gate, this.welcomePeer)));
     this.#dataVersion = this.#users.dataVersion();
     const timer = setInterval(() => this.#check(), CHECK_INTERVAL_MS);
     this.onStop(() => clearInterval(timer));

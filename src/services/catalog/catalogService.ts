@@ -106,7 +106,7 @@ export class CatalogService extends ServiceLifecycle<IceFlix.MediaCatalogPrx> {
     // MediaAnnouncements first: the reannounceMedia() a new provider triggers must find us subscribed.
     await this.subscribe(TOPIC_MEDIA_ANNOUNCEMENTS, server.addWithUUID(announcements));
     const availabilityListener = server.addWithUUID(
-      new ServiceAvailabilityI({ authenticator: this.authenticators, streaming: this.providers }, this.id, ctx.gate),
+      new ServiceAvailabilityI({ authenticator: this.authenticators, streaming: this.providers }, this.id, ctx.gate, this.welcomePeer),
     );
     await this.subscribe(TOPIC_SERVICE_AVAILABILITY, availabilityListener);
 

@@ -103,7 +103,7 @@ export class StreamProviderService extends ServiceLifecycle<IceFlix.StreamProvid
     // A catalog we did not know may have missed our announcements (e.g. it restarted).
     this.catalogs.on("added", () => this.announcer.reannounce(this.library.list()));
     const listener = server.addWithUUID(
-      new ServiceAvailabilityI({ authenticator: this.authenticators, catalog: this.catalogs }, this.id, ctx.gate),
+      new ServiceAvailabilityI({ authenticator: this.authenticators, catalog: this.catalogs }, this.id, ctx.gate, this.welcomePeer),
     );
     await this.subscribe(TOPIC_SERVICE_AVAILABILITY, listener);
     // One subscriber for all controllers: each signed revoke passes the gate once (spec §6).
