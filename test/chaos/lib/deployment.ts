@@ -63,6 +63,8 @@ export interface UpOptions {
   media?: (root: string) => string | Promise<string>;
   /** Titles every catalog must know (with a live provider) before up() resolves. */
   expectTitles?: number;
+  /** `up --database URL`: titles and users in PostgreSQL. */
+  database?: string;
 }
 
 export type LogLine = Record<string, unknown> & { level?: number; msg?: string; time?: number };
@@ -117,6 +119,7 @@ export class Deployment {
           String(base),
           "--detach",
           ...(options.media ? ["--media", mediaDir] : []),
+          ...(options.database ? ["--database", options.database] : []),
           ...(options.props ?? []),
         ],
         "",
