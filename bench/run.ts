@@ -17,6 +17,7 @@
  *   login           3. bench/login.ts           refreshAuthorization (scrypt) and isAuthorized on bin/iceflix auth
  *   stream          4.+5. bench/streamStart.ts  stream start and concurrent streams (hook, see bench/README.md)
  *   footprint       6. bench/footprint.ts       start-up time and idle RSS per service
+ *   store           7. bench/storeBench.ts      edits/s and search per store, cross-replica visibility (PostgreSQL)
  *
  * Every process is stopped at the end, also on error or Ctrl-C: each script stops its own; the
  * runner then kills anything still carrying this run's ICEFLIX_BENCH_RUN marker.
@@ -79,6 +80,13 @@ const STEPS: Step[] = [
     adapt: adaptStream,
     hook: "bench/streamStart.ts (streaming engineer)",
     timeoutSeconds: (q) => (q ? 180 : 1200),
+  },
+  {
+    id: "store",
+    title: "7. Stores (SQLite vs PostgreSQL; cross-replica visibility)",
+    script: "storeBench.js",
+    args: (q) => (q ? ["--quick"] : []),
+    timeoutSeconds: (q) => (q ? 180 : 900),
   },
   {
     id: "footprint",

@@ -40,10 +40,21 @@ interface TitleRow {
   tags: string[];
 }
 
+/** Every title with its tags (the full load): one join, aggregated. Add the WHERE and GROUP BY t.id. */
 const TITLES_WITH_TAGS = `
   SELECT t.id, t.name, t.rev::float8 AS rev,
          COALESCE(array_agg(g.tag ORDER BY g.seq) FILTER (WHERE g.tag IS NOT NULL), '{}') AS tags
     FROM titles t LEFT JOIN tags g ON g.title_id = t.id`;
+
+/**
+ * A few titles with their tags (an edit's read-back, a catch-up): tags looked up per title by
+ * index. The join above would hash-join the whole tags table (a seq scan: 10 ms per edit at 100k
+ * titles) however few titles the WHERE selects. Add the WHERE.
+ */
+const FEW_TITLES_WITH_TAGS = `
+  SELECT t.id, t.name, t.rev::float8 AS rev,
+         COALESCE((SELECT array_agg(g.tag ORDER BY g.seq) FROM tags g WHERE g.title_id = t.id), '{}') AS tags
+    FROM titles t`;
 
 export class PostgresCatalogStore implements CatalogStore {
   readonly #pool: PgPool;
@@ -109,7 +120,8 @@ export class PostgresCatalogStore implements CatalogStore {
     try {
       return await inTransaction(this.#pool, rev < 0 ? LOAD_DEADLINE_MS : this.#deadlineMs, async (c) => {
         if (rev < 0) await c.query(`SET LOCAL statement_timeout = ${LOAD_DEADLINE_MS}`);
-        const query = { text: `${TITLES_WITH_TAGS} WHERE t.rev > $1 GROUP BY t.id`, values: [rev], query_timeout: rev < 0 ? LOAD_DEADLINE_MS : undefined };
+        const text = rev < 0 ? `${TITLES_WITH_TAGS} WHERE t.rev > $1 GROUP BY t.id` : `${FEW_TITLES_WITH_TAGS} WHERE t.rev > $1`;
+        const query = { text, values: [rev], query_timeout: rev < 0 ? LOAD_DEADLINE_MS : undefined };
         return (await c.query<TitleRow>(query)).rows;
       });
     } catch (e) {
@@ -175,7 +187,7 @@ export class PostgresCatalogStore implements CatalogStore {
       const edit = await inTransaction(this.#pool, this.#deadlineMs, async (c) => {
         const rev = Number((await c.query<{ rev: number }>("UPDATE catalog_rev SET rev = rev + 1 RETURNING rev::float8 AS rev")).rows[0]!.rev);
         const result = await change(c, rev);
-        const changed = (await c.query<TitleRow>(`${TITLES_WITH_TAGS} WHERE t.rev = $1 GROUP BY t.id`, [rev])).rows;
+        const changed = (await c.query<TitleRow>(`${FEW_TITLES_WITH_TAGS} WHERE t.rev = $1`, [rev])).rows;
         if (changed.length > 0) await c.query("SELECT pg_notify($1, $2)", [CHANNEL, String(rev)]);
         return { result, changed };
       });
