@@ -93,9 +93,10 @@ export async function main(argv: string[]): Promise<void> {
     .option("--nodes <n>", "IceGrid nodes, each running a replica of every service (IceStorm on the first 3)", intOption(3, 16), 3)
     .option("--media <dir>", "media folder every StreamProvider serves")
     .option("--detach", "run in the background; stop with `iceflix grid down`", false)
-    .action(async (o: { data?: string; nodes: number; media?: string; detach: boolean }) => {
+    .option("--database <url>", "titles and users in PostgreSQL (postgresql://user:pass@host:port/db); default SQLite in the data folder")
+    .action(async (o: { data?: string; nodes: number; media?: string; detach: boolean; database?: string }) => {
       const { gridUp } = await import("./commands/gridUp.js");
-      process.exitCode = await gridUp({ data: dataOf(o), nodes: o.nodes, media: o.media, detach: o.detach });
+      process.exitCode = await gridUp({ data: dataOf(o), nodes: o.nodes, media: o.media, detach: o.detach, database: o.database });
     });
   grid
     .command("down")

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { CliError, EXIT } from "../../common/exitCodes.js";
 import { createLogger } from "../../runtime/logger.js";
 import { ensureSecret } from "../../runtime/secret.js";
+import { databaseChoice, recordDatabaseUrl } from "../../runtime/database.js";
 import { gridPaths, readGridState, removeGridFiles, runningGridPid, writeGridState, type GridPaths } from "../../grid/gridFiles.js";
 import { LocalGrid } from "../../grid/localGrid.js";
 import { TOPIC_MANAGER_IDENTITY } from "../../grid/gridReadiness.js";
@@ -22,7 +23,12 @@ export interface GridUpOptions {
   nodes: number;
   media?: string;
   detach: boolean;
+  /** `--database URL`: titles and users in PostgreSQL, recorded in the data folder every server reads. */
+  database?: string;
 }
+
+/** How `grid up --detach` hands `--database` to the `grid up` it starts: not on its command line (ps shows those). */
+const DETACHED_DATABASE_ENV = "ICEFLIX_GRID_DATABASE";
 
 const DETACHED_READY_TIMEOUT_MS = 150_000;
 
@@ -52,6 +58,11 @@ export async function gridUp(options: GridUpOptions): Promise<number> {
   let demo = false;
   try {
     ensureSecret(paths.secret);
+    const database = databaseChoice(options.database ?? process.env[DETACHED_DATABASE_ENV]);
+    // The servers (IceFlix.Data = this folder) and `user … --data` read it there: no credentials
+    // in the descriptor, on a command line, or in what icegridadmin shows.
+    recordDatabaseUrl(paths.root, database);
+    if (database.kind === "postgres") say(`titles and users in ${database.display}`);
     const media = options.media ?? join(paths.root, "demo-media");
     if (!options.media) {
       await ensureDemoMedia(media, say);
@@ -96,7 +107,8 @@ async function gridUpDetached(options: GridUpOptions, paths: GridPaths): Promise
   const logFile = join(paths.logs, "grid.log");
   const out = openSync(logFile, "a");
   removeGridFiles(paths);
-  const child = spawn(process.execPath, args, { detached: true, stdio: ["ignore", out, out] });
+  const env = options.database ? { ...process.env, [DETACHED_DATABASE_ENV]: options.database } : process.env;
+  const child = spawn(process.execPath, args, { detached: true, stdio: ["ignore", out, out], env });
   child.unref();
   let exited: number | null = null;
   child.once("exit", (code) => (exited = code ?? 1));
