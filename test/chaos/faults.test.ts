@@ -255,11 +255,11 @@ describe("chaos: faults", { timeout: 300_000 }, () => {
       for (const [name, topic] of await tm.retrieveAll()) if (name in out) out[name] = (await topic!.getSubscribers()).length;
       return out;
     };
-    // 2 × (Main, catalog, provider) hear ServiceAvailability; 2 × (auth, provider) AuthenticationStatus; 2 catalogs MediaAnnouncements.
+    // 2 × (Main, auth, catalog, provider) hear ServiceAvailability (auth only to welcome newcomers); 2 × (auth, provider) AuthenticationStatus; 2 catalogs MediaAnnouncements.
     // IceStorm drops the subscription of a dead subscriber (the replicas killed above) when events
     // fail to reach it (the first one may still go into the dead connection), so a few harmless
     // signed events go on the quiet topic before each count.
-    const expected = { ServiceAvailability: 6, AuthenticationStatus: 4, MediaAnnouncements: 2 };
+    const expected = { ServiceAvailability: 8, AuthenticationStatus: 4, MediaAnnouncements: 2 };
     const injector = new EventInjector(tm, dep.secret);
     const flushedSubscribers = async () => {
       for (let i = 0; i < 3; i++) await injector.publishSigned({ topic: "AuthenticationStatus", operation: "revoke", args: [`not-a-token-${i}`] });
