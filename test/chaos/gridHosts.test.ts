@@ -3,8 +3,12 @@
  * namespace (lib/netHosts.ts) running an icegridnode that starts, from deploy/icegrid/iceflix.xml,
  * one replica of every service and one IceStorm replica on the host's own address and the spec §1
  * ports. The test process is the client host, with only main.proxy (the 3 Mains' direct
- * endpoints). One data folder serves all hosts (the same filesystem: the shared store that
- * PostgreSQL will be on real machines); one secret file.
+ * endpoints). Each node host has a data folder of its own (hash cache, logs); titles and users are
+ * in one PostgreSQL (on the client host's lab address, reached from every namespace), as on real
+ * machines; one secret file.
+ *
+ * First, data across hosts: a rename and a tag through one host's catalog are served by the other
+ * hosts' catalogs, and a user added through the store logs in at every host's Authenticator.
  *
  * Under client loops (login, search, getTile through Main, each allowed one retry):
  *  1. a whole node host is lost (every process in its namespace, kill -9): no operation fails
@@ -26,7 +30,7 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -42,9 +46,11 @@ import { waitForGrid } from "../../src/grid/gridReadiness.js";
 import { DESCRIPTOR } from "../../src/grid/localGrid.js";
 import { ICEFLIX_BIN } from "../helpers/processes.js";
 import { IN_CI, requireTool } from "../helpers/tools.js";
-import { sleep } from "../helpers/waitFor.js";
+import { startTestPostgres, type TestPostgres } from "../helpers/postgres.js";
+import { DATABASE_URL_FILE } from "../../src/runtime/database.js";
+import { sleep, waitFor } from "../helpers/waitFor.js";
 import { UdpCounter } from "../helpers/streams.js";
-import { login, mainPrx, newCommunicator, newTally, withOneRetry, type RetryTally } from "./lib/client.js";
+import { login, mainPrx, newCommunicator, newTally, sha256hex, withOneRetry, type RetryTally } from "./lib/client.js";
 import { cachedDemoMedia, iceflix } from "./lib/deployment.js";
 import { figure } from "./lib/figures.js";
 import { rssOf } from "./lib/procs.js";
@@ -94,7 +100,9 @@ describe("chaos: IceFlix on IceGrid across hosts (network namespaces)", { timeou
   let communicator: Ice.Communicator;
   let main: IceFlixExt.MainExtPrx;
   let mediaId = "";
+  let postgres: TestPostgres | undefined;
 
+  let usersCli: (args: string[]) => ReturnType<typeof iceflix> = () => Promise.reject(new Error("not set up"));
   const ipOf = (host: string) => lab!.host(host).ip;
   const inHost = (host: string) => (command: string, args: string[]) => lab!.argv(host, command, args);
 
@@ -261,8 +269,23 @@ describe("chaos: IceFlix on IceGrid across hosts (network namespaces)", { timeou
     const data = join(root, "data");
     mkdirSync(data, { recursive: true, mode: 0o700 });
     writeFileSync(join(data, "secret"), randomBytes(32).toString("hex") + "\n", { mode: 0o600 });
-    const added = await iceflix(["user", "add", USER, "--password-stdin", "--data", data], `${PASSWORD}\n`);
+    postgres = await startTestPostgres({ host: lab.clientIp });
+    const databaseUrl = await postgres.newDatabase("grid");
+    // Each node host's own data folder, with the store's URL where its servers look for it.
+    const hostData = (k: number) => join(root, "hosts", `node${k + 1}`);
+    for (let k = 0; k < NODES.length; k++) {
+      mkdirSync(hostData(k), { recursive: true, mode: 0o700 });
+      writeFileSync(join(hostData(k), DATABASE_URL_FILE), databaseUrl + "\n", { mode: 0o600 });
+    }
+    const added = await iceflix(["user", "add", USER, "--password-stdin", "--database", databaseUrl, "--data", data], `${PASSWORD}\n`);
     assert.equal(added.code, 0, `user add: ${added.stderr}`);
+    usersCli = (args) => iceflix(["user", ...args, "--database", databaseUrl, "--data", data], `${PASSWORD}\n`);
+    // Node-level variables override the application's: data = that host's folder.
+    const descriptor = join(root, "iceflix.xml");
+    writeFileSync(
+      descriptor,
+      readFileSync(DESCRIPTOR, "utf8").replace(/^( *)<node name="node(\d+)">\n/gm, (line, indent: string, k: string) => `${line}${indent}  <variable name="data" value="${hostData(Number(k) - 1)}"/>\n`),
+    );
     const media = await cachedDemoMedia();
 
     await startRegistryHost();
@@ -271,7 +294,7 @@ describe("chaos: IceFlix on IceGrid across hosts (network namespaces)", { timeou
     const variables = {
       iceflix: ICEFLIX_BIN,
       "node-exe": process.execPath,
-      data,
+      // no "data": an application variable given here would override the nodes' own (above)
       media,
       "secret-file": join(data, "secret"),
       "announce-period": String(ANNOUNCE_S),
@@ -282,7 +305,7 @@ describe("chaos: IceFlix on IceGrid across hosts (network namespaces)", { timeou
       ...Object.fromEntries(NODES.map((h, k) => [`node${k + 1}-host`, ipOf(h)])),
     };
     const assignments = Object.entries(variables).map(([k, v]) => `${k}="${v}"`);
-    await gridAdmin(`application add "${DESCRIPTOR}" ${assignments.join(" ")}`, { locator });
+    await gridAdmin(`application add "${descriptor}" ${assignments.join(" ")}`, { locator });
 
     communicator = newCommunicator({ invocationTimeoutMs: 4000, connectTimeoutMs: 1000, extra: { "Ice.Default.Locator": locator } });
     const started = Date.now();
@@ -300,9 +323,34 @@ describe("chaos: IceFlix on IceGrid across hosts (network namespaces)", { timeou
     await communicator?.destroy().catch(() => undefined);
     // Killing inside every namespace reaches the servers the nodes started too.
     for (const p of [...nodes.values(), ...(registry ? [registry] : [])]) p.child.killNow();
+    await postgres?.stop();
     const left = (await lab?.destroy()) ?? [];
-    await run("rm", ["-rf", root]);
+    if (process.env.ICEFLIX_KEEP_TEST_DATA) console.log(`# chaos: kept ${root}`);
+    else await run("rm", ["-rf", root]);
     assert.deepEqual(left, [], "every namespace and link removed");
+  });
+
+  it("data across hosts: every host's catalog serves another host's edits, every host's Authenticator a user added to the store", async () => {
+    const token = await login(main, USER, PASSWORD);
+    const catalogOf = (k: number) => IceFlix.MediaCatalogPrx.uncheckedCast(communicator.stringToProxy(`MediaCatalog@IceFlix.Catalog-node${k}.CatalogAdapter`));
+    const authOf = (k: number) => IceFlix.AuthenticatorPrx.uncheckedCast(communicator.stringToProxy(`Authenticator@IceFlix.Authenticator-node${k}.AuthenticatorAdapter`));
+    const original = (await catalogOf(1).getTile(mediaId)).info;
+    const t0 = Date.now();
+    await catalogOf(1).renameTile(mediaId, "Renamed on node1", token);
+    await catalogOf(1).addTags(mediaId, ["across-hosts"], token);
+    for (const k of [2, 3]) {
+      await waitFor(`node${k}'s catalog serves node1's edits`, async () => (await catalogOf(k).getTile(mediaId)).info, (i) => i.name === "Renamed on node1" && i.tags.includes("across-hosts"), 5000);
+    }
+    figure("grid.hosts.sharedEdits", `a rename and a tag through node1's catalog served by node2's and node3's after ${Date.now() - t0} ms`);
+    const added = await usersCli(["add", "hostuser", "--password-stdin"]);
+    assert.equal(added.code, 0, added.stderr);
+    for (const k of [1, 2, 3]) {
+      const t = await authOf(k).refreshAuthorization("hostuser", sha256hex(PASSWORD));
+      for (const j of [1, 2, 3]) assert.equal(await authOf(j).isAuthorized(t), true, `node${k}'s token valid on node${j}`);
+    }
+    await catalogOf(2).renameTile(mediaId, original.name, token);
+    await catalogOf(2).removeTags(mediaId, ["across-hosts"], token);
+    assert.equal((await usersCli(["remove", "hostuser"])).code, 0);
   });
 
   it("a whole node host lost and back: no operation fails beyond one retry, Main stops handing it out, its servers rejoin", async () => {

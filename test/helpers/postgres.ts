@@ -8,7 +8,7 @@
  */
 import { execFile, execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -80,7 +80,12 @@ function alive(pid: number): boolean {
   }
 }
 
-export async function startTestPostgres(): Promise<TestPostgres> {
+/**
+ * `host`: an address to listen on besides 127.0.0.1 (the multi-host test's lab address, reached
+ * from other network namespaces); the URLs then name it, and password logins from any address
+ * are allowed.
+ */
+export async function startTestPostgres(options: { host?: string } = {}): Promise<TestPostgres> {
   requireTool(join(PG_BIN, "initdb"));
   if (process.getuid?.() === 0) requireTool("runuser");
   const root = mkdtempSync(join(tmpdir(), "iceflix-pg-"));
@@ -98,15 +103,18 @@ export async function startTestPostgres(): Promise<TestPostgres> {
   await run(join(PG_BIN, "initdb"), ["-D", dataDir, "-U", USER, "--pwfile", pwFile, "-A", "scram-sha-256", "-E", "UTF8", "--locale", "C", "--no-sync"]);
   rmSync(pwFile, { force: true });
   const port = await freePort();
-  const options = `-p ${port} -k ${root} -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=on -c synchronous_commit=on`;
+  const host = options.host ?? "127.0.0.1";
+  if (options.host) appendFileSync(join(dataDir, "pg_hba.conf"), "host all all 0.0.0.0/0 scram-sha-256\n");
+  const listen = options.host ? `127.0.0.1,${options.host}` : "127.0.0.1";
+  const serverOptions = `-p ${port} -k ${root} -c listen_addresses=${listen} -c max_connections=200 -c fsync=on -c synchronous_commit=on`;
   const pgCtl = (args: string[], timeoutMs?: number) => run(join(PG_BIN, "pg_ctl"), ["-D", dataDir, ...args], timeoutMs);
   const startServer = async () => {
     // After a kill, the old postmaster.pid names a dead process: pg_ctl starts anyway.
-    await pgCtl(["-o", options, "-l", logFile, "-w", "-t", "30", "start"]);
+    await pgCtl(["-o", serverOptions, "-l", logFile, "-w", "-t", "30", "start"]);
   };
   await startServer();
   live.add(dataDir);
-  const urlOf = (db: string) => `postgresql://${USER}:${password}@127.0.0.1:${port}/${db}`;
+  const urlOf = (db: string) => `postgresql://${USER}:${password}@${host}:${port}/${db}`;
   const adminUrl = urlOf("postgres");
   let databases = 0;
 
