@@ -2,6 +2,7 @@
 import { createHash } from "node:crypto";
 import { createInterface } from "node:readline";
 import { Writable } from "node:stream";
+import { CliError, EXIT } from "./exitCodes.js";
 
 /** The client-side credential (spec §3): lowercase hex SHA-256 of the password. */
 export function passwordHash(password: string): string {
@@ -21,7 +22,7 @@ export async function readPasswordFromStdin(): Promise<string> {
 
 /** Asks for a password on the terminal without echoing it. */
 export async function askHidden(prompt: string): Promise<string> {
-  if (!process.stdin.isTTY) throw new Error("no terminal to ask for the password: use --password-stdin");
+  if (!process.stdin.isTTY) throw new CliError("no terminal to ask for the password: use --password-stdin", EXIT.usage);
   let muted = false;
   const output = new Writable({
     write(chunk: Buffer, _enc, done) {
