@@ -9,6 +9,8 @@
  *   timeout is the call timeout: a slower refusal would be a timeout here), searches, getTile and
  *   token checks keep working, logins refused as Busy, one log line per store; back without a
  *   restart once it answers; a refused edit is nowhere afterwards.
+ * - PostgreSQL hung (every process SIGSTOPped: connections accepted, nothing answered): the
+ *   same within the call timeout, by the transactions' deadlines.
  * - kill -9 of the postmaster during two edit loops: every acknowledged edit is in the database
  *   and in every catalog's index afterwards, no refused one is.
  * - The database password is in no log line of either deployment.
@@ -149,6 +151,34 @@ describe("chaos: PostgreSQL store (two deployments, outage, postmaster kill -9)"
       assert.ok(!(await catalog.getTile(id)).info.tags.includes("outage"), "a refused tag edit is nowhere");
     }
     await catalogs[0]!.removeTags(id, ["after-outage"], token);
+  });
+
+  test("PostgreSQL hung (accepts, never answers): edits and logins Busy within the call timeout, token checks and reads go on", async () => {
+    const token = await login(mainOf(a), DEMO.user, DEMO.password);
+    const catalogs = await catalogsOf(a);
+    const id = (await catalogs[0]!.getTilesByName("", false))[0]!;
+    const name = (await catalogs[0]!.getTile(id)).info.name;
+    postgres.freeze();
+    let refusedMs = 0;
+    try {
+      for (const catalog of catalogs) {
+        const t0 = performance.now();
+        // A refusal slower than the call timeout would be an InvocationTimeoutException here.
+        assert.equal(await kindOf(() => catalog.renameTile(id, "while hung", token)), "Busy");
+        refusedMs = Math.max(refusedMs, performance.now() - t0);
+        assert.deepEqual(await catalog.getTilesByName(name, true), [id]);
+      }
+      assert.equal(await kindOf(() => login(mainOf(a), DEMO.user, DEMO.password)), "Busy");
+      for (const auth of await authsOf(a)) assert.equal(await auth.isAuthorized(token), true);
+    } finally {
+      postgres.thaw();
+    }
+    figure("pg.hung.refusal", `an edit with PostgreSQL hung refused (Busy) after ${refusedMs.toFixed(0)} ms (call timeout ${DEFAULT_CALL_TIMEOUT_MS} ms)`);
+    for (const catalog of catalogs) {
+      await waitFor("edits taken again", () => kindOf(() => catalog.addTags(id, ["after-hang"], token)), (k) => k === "ok", 20_000);
+      assert.deepEqual(await catalog.getTilesByName("while hung", false), [], "a refused rename is nowhere");
+    }
+    await catalogs[0]!.removeTags(id, ["after-hang"], token);
   });
 
   test("kill -9 of the postmaster during edit loops: 0 acknowledged edits lost, 0 refused edits applied", async () => {

@@ -31,6 +31,9 @@ export interface TestPostgres {
   startServer(): Promise<void>;
   /** SIGKILL to the postmaster; resolves once every backend is gone. */
   killPostmaster(): Promise<void>;
+  /** SIGSTOP / SIGCONT to every process of the cluster: a server that accepts but never answers. */
+  freeze(): void;
+  thaw(): void;
   /** Stops the server and removes its files. */
   stop(): Promise<void>;
   logFile: string;
@@ -120,16 +123,27 @@ export async function startTestPostgres(options: { host?: string } = {}): Promis
 
   const postmasterPid = () => Number(readFileSync(join(dataDir, "postmaster.pid"), "utf8").split("\n")[0]);
   /** Processes of the cluster still alive (postgres processes work in the data folder): a restart waits for them. */
-  const clusterProcessesLeft = (): boolean => {
+  const clusterProcesses = (): number[] => {
+    const pids: number[] = [];
     for (const entry of readdirSync("/proc")) {
       if (!/^\d+$/.test(entry)) continue;
       try {
-        if (readlinkSync(`/proc/${entry}/cwd`) === dataDir) return true;
+        if (readlinkSync(`/proc/${entry}/cwd`) === dataDir) pids.push(Number(entry));
       } catch {
         // gone, or not ours to look at
       }
     }
-    return false;
+    return pids;
+  };
+  const clusterProcessesLeft = () => clusterProcesses().length > 0;
+  const signalAll = (signal: NodeJS.Signals) => {
+    for (const pid of clusterProcesses()) {
+      try {
+        process.kill(pid, signal);
+      } catch {
+        // gone
+      }
+    }
   };
 
   return {
@@ -148,6 +162,8 @@ export async function startTestPostgres(options: { host?: string } = {}): Promis
       }
       return urlOf(name);
     },
+    freeze: () => signalAll("SIGSTOP"),
+    thaw: () => signalAll("SIGCONT"),
     stopServer: () => pgCtl(["-m", "fast", "-w", "-t", "30", "stop"]).then(() => undefined),
     startServer,
     async killPostmaster() {
