@@ -53,6 +53,9 @@ async function counter(): Promise<UdpCounter> {
 const providerPrx = () => IceFlix.StreamProviderPrx.uncheckedCast(communicator.stringToProxy(provider.ready.proxy));
 const keyOf = (c: IceFlix.StreamControllerPrx) => c.ice_getIdentity().name;
 const controllerLines = (key: string, msg: string) => logLines(logFile, msg).filter((l) => l.controller === key);
+/** The controller's "stream started" line: the logger writes it asynchronously, so a packet can arrive first. */
+const startedLine = async (key: string) =>
+  (await waitFor(`"stream started" of ${key}`, () => controllerLines(key, "stream started"), (l) => l.length > 0, 5000))[0];
 
 async function outcome(call: () => Promise<unknown>): Promise<string> {
   try {
@@ -158,7 +161,7 @@ describe("a StreamProvider passing H.264 through in-process", { timeout: 120_000
     const decoded = await decodeFrames(sdp, join(dataDir, "short.sdp"), { frames: 25, timeoutMs: 8000 });
     assert.ok(decoded.frames > 0, `ffmpeg decoded no frame: ${JSON.stringify(decoded)}`);
     const key = keyOf(controller);
-    const started = controllerLines(key, "stream started")[0];
+    const started = await startedLine(key);
     assert.equal(started?.plan, "passthrough");
     assert.equal(started?.via, "inprocess");
     await waitFor("the media's end to destroy the controller", () => controllerLines(key, "stream controller destroyed"), (l) => l.length > 0, 10_000);
@@ -219,7 +222,7 @@ describe("a StreamProvider passing H.264 through in-process", { timeout: 120_000
     const { controller } = await play(ids["vp8.webm"]!, rtp.port);
     assert.ok((await rtp.firstPacket(8000)) !== undefined, "packets arrive");
     assert.equal(gstLaunchFor({ port: rtp.port }).length, 1);
-    const started = controllerLines(keyOf(controller), "stream started")[0];
+    const started = await startedLine(keyOf(controller));
     assert.equal(started?.plan, "transcode");
     assert.equal(started?.via, "gst");
     await controller.stop();

@@ -201,7 +201,7 @@ describe("StreamController pipelines (GStreamer, ffmpeg, IceStorm, Python client
     }
     const decoded = await decodeFrames(sdp, join(workDir, "short.sdp"), { frames: 25, timeoutMs: 8000 });
     assert.ok(decoded.frames > 0, `ffmpeg decoded no frame: ${JSON.stringify(decoded)}`);
-    const started = logLines(logFile, "stream started").find((l) => l.controller === controllerKey(proxy));
+    const started = (await waitFor('"stream started"', () => logLines(logFile, "stream started").filter((l) => l.controller === controllerKey(proxy)), (l) => l.length > 0, 5000))[0];
     assert.equal(started?.plan, "passthrough", JSON.stringify(started));
 
     await waitFor("the controller to go when the media ends", () => controllerGone(proxy), (gone) => gone, 10_000);
@@ -215,7 +215,7 @@ describe("StreamController pipelines (GStreamer, ffmpeg, IceStorm, Python client
     const { proxy, sdp } = await startStream(ids["vp8.webm"]!, port);
     const decoded = await decodeFrames(sdp, join(workDir, "vp8.sdp"), { frames: 25, timeoutMs: 8000 });
     assert.ok(decoded.frames > 0, `ffmpeg decoded no frame: ${JSON.stringify(decoded)}`);
-    const started = logLines(logFile, "stream started").find((l) => l.controller === controllerKey(proxy));
+    const started = (await waitFor('"stream started"', () => logLines(logFile, "stream started").filter((l) => l.controller === controllerKey(proxy)), (l) => l.length > 0, 5000))[0];
     assert.equal(started?.plan, "transcode", JSON.stringify(started));
     assert.equal(started?.codec, "vp8");
     assert.deepEqual(await client([{ op: "stop", proxy }]), [{ ok: null }]);
