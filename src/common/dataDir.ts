@@ -1,6 +1,7 @@
 /** Where `up` and the services keep their state inside `--data DIR`. */
 import { mkdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { processAlive } from "./processAlive.js";
 
 export interface DataPaths {
   root: string;
@@ -36,10 +37,5 @@ export function runningUpPid(paths: DataPaths): number | undefined {
     return undefined;
   }
   if (!Number.isInteger(pid) || pid <= 0) return undefined;
-  try {
-    process.kill(pid, 0);
-    return pid;
-  } catch {
-    return undefined;
-  }
+  return processAlive(pid) ? pid : undefined;
 }

@@ -5,6 +5,7 @@
  */
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { processAlive } from "../common/processAlive.js";
 
 export interface GridPaths {
   root: string;
@@ -59,12 +60,7 @@ export function writeGridState(paths: GridPaths, state: GridState): void {
 export function runningGridPid(paths: GridPaths): number | undefined {
   const pid = readGridState(paths)?.pid;
   if (!pid) return undefined;
-  try {
-    process.kill(pid, 0);
-    return pid;
-  } catch {
-    return undefined;
-  }
+  return processAlive(pid) ? pid : undefined;
 }
 
 /** Removes what says a grid runs here (after it stopped). */

@@ -13,6 +13,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
+import { processAlive } from "../../src/common/processAlive.js";
 import { requireTool } from "./tools.js";
 
 export const PG_BIN = "/usr/lib/postgresql/15/bin";
@@ -74,14 +75,6 @@ export function freePort(): Promise<number> {
   });
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * `host`: an address to listen on besides 127.0.0.1 (the multi-host test's lab address, reached
@@ -171,7 +164,7 @@ export async function startTestPostgres(options: { host?: string } = {}): Promis
       process.kill(pid, "SIGKILL");
       // Backends notice the postmaster's death and exit; a new postmaster needs them gone.
       const deadline = Date.now() + 15_000;
-      while ((alive(pid) || clusterProcessesLeft()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      while ((processAlive(pid) || clusterProcessesLeft()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     },
     async stop() {
       if (!live.has(dataDir)) return;

@@ -11,6 +11,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Ice, IceFlix } from "../../src/slice/index.js";
 import { passwordHash } from "../../src/common/password.js";
+import { processAlive } from "../../src/common/processAlive.js";
 import { ICEFLIX_BIN } from "../helpers/processes.js";
 import { TestResources } from "../helpers/testResources.js";
 import { runPython } from "../helpers/python.js";
@@ -36,14 +37,6 @@ function tail(file: string): string {
   return existsSync(file) ? readFileSync(file, "utf8").trim().split("\n").slice(-3).join(" | ").slice(0, 1500) : "(no output)";
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 interface StatusJson {
   locator: string;
@@ -136,8 +129,8 @@ describe("iceflix grid up/status/down (real IceGrid)", () => {
     const gridPid = (JSON.parse(readFileSync(join(data, "grid.json"), "utf8")) as { pid: number }).pid;
     const down = await iceflix(["grid", "down", "--data", data], 90_000);
     assert.equal(down.code, 0, down.stderr);
-    assert.deepEqual(pids.filter(alive), [], "no server left running");
-    assert.equal(alive(gridPid), false);
+    assert.deepEqual(pids.filter(processAlive), [], "no server left running");
+    assert.equal(processAlive(gridPid), false);
     assert.equal(existsSync(join(data, "main.proxy")), false);
     const status = await iceflix(["grid", "status", "--data", data], 30_000);
     assert.equal(status.code, 4);

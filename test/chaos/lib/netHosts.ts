@@ -17,6 +17,7 @@
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import net from "node:net";
+import { processAlive } from "../../../src/common/processAlive.js";
 
 /** Prefix of every namespace a lab creates; stale-run cleanup only touches these. */
 export const NETNS_PREFIX = "ifxnet-";
@@ -45,14 +46,6 @@ async function ip(args: readonly string[]): Promise<string> {
   return r.stdout;
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
 
 async function namespaces(): Promise<string[]> {
   const r = await run("ip", ["netns", "list"]);
@@ -82,7 +75,7 @@ export async function cleanStaleNamespaces(): Promise<string[]> {
   const removed: string[] = [];
   for (const ns of await namespaces()) {
     const m = new RegExp(`^${NETNS_PREFIX}(\\d+)-`).exec(ns);
-    if (!m || pidAlive(Number(m[1]))) continue;
+    if (!m || processAlive(Number(m[1]))) continue;
     await killInside(ns);
     const r = await run("ip", ["netns", "del", ns]);
     if (r.code === 0) removed.push(ns);
