@@ -14,7 +14,7 @@ import { createPool, inTransaction, readWithin, scrubbedError, toPostgresFault, 
 import { PostgresNotifications } from "../../runtime/postgresNotifications.js";
 import { migrate } from "../../runtime/postgresSchema.js";
 import { StorageHealth, type StorageCondition } from "../../runtime/storageErrors.js";
-import type { Credential, UserRecord, UserRecordStore } from "./userRecordStore.js";
+import { toRecord, type Credential, type UserRecord, type UserRecordStore, type UserRow } from "./userRecordStore.js";
 
 const CHANNEL = "iceflix_users";
 
@@ -23,16 +23,6 @@ export interface PostgresUserOptions {
   log?: Logger;
   /** Keep validSince() in step (a service does; a one-shot command reads the database). @default true */
   listen?: boolean;
-}
-
-interface UserRow {
-  name: string;
-  salt: Buffer;
-  key: Buffer;
-  kdf: string;
-  changed_at: number;
-  failed_count: number;
-  locked_until: number;
 }
 
 const USER_COLUMNS = "name, salt, key, kdf, changed_at::float8 AS changed_at, failed_count, locked_until::float8 AS locked_until";
@@ -238,16 +228,4 @@ export class PostgresUserRecordStore implements UserRecordStore {
 
 function notify(q: PgQueryable, name: string): Promise<unknown> {
   return q.query("SELECT pg_notify($1, $2)", [CHANNEL, name]);
-}
-
-function toRecord(row: UserRow): UserRecord {
-  return {
-    name: row.name,
-    salt: row.salt,
-    key: row.key,
-    kdf: row.kdf,
-    changedAt: row.changed_at,
-    failedCount: row.failed_count,
-    lockedUntil: row.locked_until,
-  };
 }

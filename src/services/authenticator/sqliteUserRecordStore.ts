@@ -5,23 +5,25 @@
  * a write the disk cannot take, throw a StorageFault naming the file (nothing changed).
  */
 import Database from "better-sqlite3";
-import { chmodSync, mkdirSync, statSync } from "node:fs";
-import { dirname } from "node:path";
 import type { Logger } from "../../runtime/logger.js";
-import { requireWritable, StorageHealth, toStorageFault, type StorageCondition } from "../../runtime/storageErrors.js";
-import type { Credential, UserRecord, UserRecordStore } from "./userRecordStore.js";
+import { openSqliteFile } from "../../runtime/sqliteFile.js";
+import { StorageHealth, type StorageCondition } from "../../runtime/storageErrors.js";
+import { toRecord, type Credential, type UserRecord, type UserRecordStore, type UserRow } from "./userRecordStore.js";
 
 export const USERS_DB_FILE = "users.db";
 
-interface UserRow {
-  name: string;
-  salt: Buffer;
-  key: Buffer;
-  kdf: string;
-  changed_at: number;
-  failed_count: number;
-  locked_until: number;
-}
+const SCHEMA = `
+  CREATE TABLE IF NOT EXISTS users (
+    name TEXT PRIMARY KEY,
+    salt BLOB NOT NULL,
+    key BLOB NOT NULL,
+    kdf TEXT NOT NULL,
+    changed_at INTEGER NOT NULL,
+    failed_count INTEGER NOT NULL DEFAULT 0,
+    locked_until INTEGER NOT NULL DEFAULT 0
+  );
+  CREATE TABLE IF NOT EXISTS removed_users (name TEXT PRIMARY KEY, removed_at INTEGER NOT NULL);
+`;
 
 export class SqliteUserRecordStore implements UserRecordStore {
   readonly #db: Database.Database;
@@ -37,37 +39,8 @@ export class SqliteUserRecordStore implements UserRecordStore {
   }
 
   static open(file: string, options: { log?: Logger } = {}): SqliteUserRecordStore {
-    let db: Database.Database | undefined;
-    try {
-      mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-      requireWritable(file);
-      db = new Database(file);
-      // Credentials: owner-only (SQLite gives the -wal/-shm files the same mode).
-      if ((statSync(file).mode & 0o777) !== 0o600) chmodSync(file, 0o600);
-      db.pragma("journal_mode = WAL");
-      db.pragma("synchronous = FULL");
-      db.pragma("busy_timeout = 5000");
-      db.exec(`
-        CREATE TABLE IF NOT EXISTS users (
-          name TEXT PRIMARY KEY,
-          salt BLOB NOT NULL,
-          key BLOB NOT NULL,
-          kdf TEXT NOT NULL,
-          changed_at INTEGER NOT NULL,
-          failed_count INTEGER NOT NULL DEFAULT 0,
-          locked_until INTEGER NOT NULL DEFAULT 0
-        );
-        CREATE TABLE IF NOT EXISTS removed_users (name TEXT PRIMARY KEY, removed_at INTEGER NOT NULL);
-      `);
-      return new SqliteUserRecordStore(db, file, options.log);
-    } catch (e) {
-      try {
-        db?.close();
-      } catch {
-        // it failed to open: nothing to close
-      }
-      throw toStorageFault(e, file, "cannot open the users DB") ?? e;
-    }
+    const db = openSqliteFile(file, { what: "users DB", busyTimeoutMs: 5000, ownerOnly: true, schema: SCHEMA });
+    return new SqliteUserRecordStore(db, file, options.log);
   }
 
   get location(): string {
@@ -136,18 +109,6 @@ export class SqliteUserRecordStore implements UserRecordStore {
   #write<T>(write: () => T): T {
     return this.#health.write(this.#db, "cannot write the users DB", write);
   }
-}
-
-function toRecord(row: UserRow): UserRecord {
-  return {
-    name: row.name,
-    salt: row.salt,
-    key: row.key,
-    kdf: row.kdf,
-    changedAt: row.changed_at,
-    failedCount: row.failed_count,
-    lockedUntil: row.locked_until,
-  };
 }
 
 function prepare(db: Database.Database) {

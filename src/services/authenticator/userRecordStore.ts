@@ -23,6 +23,29 @@ export interface UserRecord extends Credential {
   lockedUntil: number;
 }
 
+/** A users row as both stores select it (snake_case columns). */
+export interface UserRow {
+  name: string;
+  salt: Buffer;
+  key: Buffer;
+  kdf: string;
+  changed_at: number;
+  failed_count: number;
+  locked_until: number;
+}
+
+export function toRecord(row: UserRow): UserRecord {
+  return {
+    name: row.name,
+    salt: row.salt,
+    key: row.key,
+    kdf: row.kdf,
+    changedAt: row.changed_at,
+    failedCount: row.failed_count,
+    lockedUntil: row.locked_until,
+  };
+}
+
 export interface UserRecordStore {
   /** Where it is, for log lines and errors: a file, or a URL without credentials. */
   readonly location: string;

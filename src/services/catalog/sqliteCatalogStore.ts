@@ -14,10 +14,9 @@
  *   quietly and is retried by later commits.
  */
 import Database from "better-sqlite3";
-import { mkdirSync } from "node:fs";
-import { dirname } from "node:path";
 import type { Logger } from "../../runtime/logger.js";
-import { requireWritable, StorageHealth, toStorageFault, type StorageCondition } from "../../runtime/storageErrors.js";
+import { openSqliteFile } from "../../runtime/sqliteFile.js";
+import { StorageHealth, type StorageCondition } from "../../runtime/storageErrors.js";
 import { LIMITS } from "./catalogLimits.js";
 import { TagLimitError, type CatalogStore, type Edit, type NewTitle, type StoredTitle } from "./catalogStore.js";
 import { foldName } from "./titleIndex.js";
@@ -79,24 +78,8 @@ export class SqliteCatalogStore implements CatalogStore {
    * folder, …) throws a StorageFault whose message names the file and the condition.
    */
   static open(file: string, options: SqliteCatalogOptions = {}): SqliteCatalogStore {
-    let db: Database.Database | undefined;
-    try {
-      mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-      requireWritable(file); // edits and newMedia need writes: no read-only start
-      db = new Database(file);
-      db.pragma(`busy_timeout = ${Math.trunc(options.busyTimeoutMs ?? 5000)}`);
-      db.pragma("journal_mode = WAL");
-      db.pragma("synchronous = FULL");
-      db.exec(SCHEMA);
-      return new SqliteCatalogStore(db, file, options.log);
-    } catch (e) {
-      try {
-        db?.close();
-      } catch {
-        // closing a DB that failed to open: nothing more to do
-      }
-      throw toStorageFault(e, file, "cannot open the catalog DB") ?? e;
-    }
+    const db = openSqliteFile(file, { what: "catalog DB", busyTimeoutMs: options.busyTimeoutMs ?? 5000, schema: SCHEMA });
+    return new SqliteCatalogStore(db, file, options.log);
   }
 
   get location(): string {
