@@ -4,17 +4,11 @@
  * ClientError carries the exit code of a command-line form (spec §1: 0 ok, 1 error, 2 usage).
  */
 import { Ice, IceFlix, IceFlixExt } from "../slice/index.js";
-import { EXIT } from "../common/exitCodes.js";
+import { CliError } from "../common/exitCodes.js";
 
-export class ClientError extends Error {
+/** A CliError raised by a client of Main: one line and an exit code. */
+export class ClientError extends CliError {
   override name = "ClientError";
-  constructor(
-    message: string,
-    readonly exitCode: number = EXIT.error,
-    options?: ErrorOptions,
-  ) {
-    super(message, options);
-  }
 }
 
 /** The failure of a remote peer (connection refused, timeout, lost, …): worth asking Main again. */
