@@ -7,6 +7,7 @@ import { randomUUID } from "node:crypto";
 import type { Ice } from "../slice/index.js";
 import { ServerAdapter } from "../ice-server/index.js";
 import { Announcer, type AnnouncedKind } from "./announcer.js";
+import { trackAdapter } from "./metrics.js";
 import { proxyText } from "./iceValues.js";
 import type { ServiceContext } from "./serviceContext.js";
 import { ServiceRegistry, WARM_UP_MARGIN_MS } from "./serviceRegistry.js";
@@ -151,6 +152,7 @@ export abstract class ServiceLifecycle<Prx extends Ice.ObjectPrx> {
     });
     this.#adapters.push(server);
     this.onStop(() => server.destroy());
+    this.onStop(trackAdapter(adapterName, () => server.stats()));
     return server;
   }
 

@@ -1,0 +1,113 @@
+/**
+ * The Prometheus metrics of an IceFlix process (prom-client), every one listed in
+ * docs/observability.md. One registry per process. Counters are counted whether or not
+ * IceFlix.Metrics.Endpoint serves them (an increment is cheap); the dispatch metrics and the
+ * process/Node metrics are only collected when it does (requestObserver.ts, metricsEndpoint.ts).
+ * Gauges of live state (registry sizes, open connections, …) are read when scraped, from the
+ * sources that track() them.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+export const metricsRegistry = new Registry();
+
+/** Dispatch latency buckets, seconds: a map lookup (~20 µs) to a slow store call. */
+const DISPATCH_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+function counter<L extends string>(name: string, help: string, labelNames: readonly L[]): Counter<L> {
+  return new Counter({ name, help, labelNames, registers: [metricsRegistry] });
+}
+
+function gauge<L extends string>(name: string, help: string, labelNames: readonly L[]): Gauge<L> {
+  return new Gauge({ name, help, labelNames, registers: [metricsRegistry] });
+}
+
+type Labels<L extends string> = Partial<Record<L, string>>;
+
+/** A gauge whose value is read from its sources at each scrape (sources with the same labels add up). */
+export class LiveGauge<L extends string> {
+  readonly #sources = new Set<{ labels: Labels<L>; read: () => number }>();
+  readonly #gauge: Gauge<L>;
+
+  constructor(name: string, help: string, labelNames: readonly L[]) {
+    const sources = this.#sources;
+    this.#gauge = new Gauge({
+      name,
+      help,
+      labelNames,
+      registers: [metricsRegistry],
+      collect() {
+        this.reset();
+        for (const s of sources) this.inc(s.labels, s.read());
+      },
+    });
+  }
+
+  /** Adds a source; the returned function removes it (call it when the source stops). */
+  track(labels: Labels<L>, read: () => number): () => void {
+    const source = { labels, read };
+    this.#sources.add(source);
+    // Present at 0 from the start (a series that appears late reads as missing data).
+    this.#gauge.inc(labels, 0);
+    return () => void this.#sources.delete(source);
+  }
+}
+
+/** A counter kept by its source (e.g. a transport's own tally), read at each scrape. */
+export class LiveCounter<L extends string> {
+  readonly #sources = new Set<{ labels: Labels<L>; read: () => number }>();
+
+  constructor(name: string, help: string, labelNames: readonly L[]) {
+    const sources = this.#sources;
+    new Counter({
+      name,
+      help,
+      labelNames,
+      registers: [metricsRegistry],
+      collect() {
+        this.reset();
+        for (const s of sources) this.inc(s.labels, s.read());
+      },
+    });
+  }
+
+  track(labels: Labels<L>, read: () => number): () => void {
+    const source = { labels, read };
+    this.#sources.add(source);
+    return () => void this.#sources.delete(source);
+  }
+}
+
+export const metrics = {
+  // Dispatch (requestObserver.ts)
+  dispatchTotal: counter("iceflix_dispatch_total", "Requests dispatched, by servant interface, operation and outcome (ok, a user exception's name, internal)", ["service", "operation", "outcome"]),
+  dispatchSeconds: new Histogram({
+    name: "iceflix_dispatch_seconds",
+    help: "Dispatch latency: request read to servant finished",
+    labelNames: ["service", "operation"] as const,
+    buckets: DISPATCH_BUCKETS,
+    registers: [metricsRegistry],
+  }),
+  dispatchInFlight: gauge("iceflix_dispatch_in_flight", "Requests being dispatched now (pending replies)", ["service"]),
+  // Transport (lifecycle.ts, from ServerAdapter.stats())
+  connectionsOpen: new LiveGauge("iceflix_connections_open", "Open incoming Ice connections", ["adapter"]),
+  connectionsRefused: new LiveCounter("iceflix_connections_refused_total", "Incoming connections refused by the connection cap (<Adapter>.MaxConnections)", ["adapter"]),
+};
+
+let defaultMetricsOn = false;
+
+/** Process CPU, RSS, heap, event-loop lag (prom-client's default metrics): only for a served endpoint. */
+export function collectProcessMetrics(): void {
+  if (defaultMetricsOn) return;
+  defaultMetricsOn = true;
+  collectDefaultMetrics({ register: metricsRegistry, eventLoopMonitoringPrecision: 20 });
+}
+
+/** Open and refused connections of one adapter, read at each scrape; returns the untrack function. */
+export function trackAdapter(adapter: string, stats: () => { connections: number; rejected: number }): () => void {
+  const untrackOpen = metrics.connectionsOpen.track({ adapter }, () => stats().connections);
+  const untrackRefused = metrics.connectionsRefused.track({ adapter }, () => stats().rejected);
+  return () => {
+    untrackOpen();
+    untrackRefused();
+  };
+}
