@@ -91,6 +91,26 @@ export const metrics = {
   // Transport (lifecycle.ts, from ServerAdapter.stats())
   connectionsOpen: new LiveGauge("iceflix_connections_open", "Open incoming Ice connections", ["adapter"]),
   connectionsRefused: new LiveCounter("iceflix_connections_refused_total", "Incoming connections refused by the connection cap (<Adapter>.MaxConnections)", ["adapter"]),
+  // Registries of the other services (serviceRegistry.ts)
+  registryInstances: new LiveGauge("iceflix_registry_instances", "Instances known per kind", ["kind"]),
+  registryRemovals: counter("iceflix_registry_removals_total", "Instances removed per kind and cause (replaced, not_answering, removed)", ["kind", "cause"]),
+  // Events (topics.ts, serviceContext.ts)
+  eventsPublished: counter("iceflix_events_published_total", "Events published per topic (accepted by the broker)", ["topic"]),
+  eventsReceived: counter("iceflix_events_received_total", "Events received and obeyed per topic (signature checked)", ["topic"]),
+  eventsDropped: counter("iceflix_events_dropped_total", "Events received and dropped per topic and reason (unsigned, forged, stale, replayed)", ["topic", "reason"]),
+  // Authenticator
+  tokensIssued: counter("iceflix_tokens_issued_total", "Tokens issued (successful logins)", []),
+  tokensRevoked: counter("iceflix_tokens_revoked_total", "Revocations this Authenticator published, by reason (expired, user_changed)", ["reason"]),
+  kdfQueued: new LiveGauge("iceflix_kdf_queue_length", "Logins waiting for a password-KDF slot", []),
+  // Streaming
+  streamsActive: gauge("iceflix_streams_active", "Streams sending now", []),
+  streamStarts: counter("iceflix_stream_starts_total", "Streams started, by plan (passthrough, transcode) and sender (gst, inprocess)", ["plan", "via"]),
+  streamSentBytes: counter("iceflix_stream_sent_bytes_total", "RTP bytes sent by in-process streams (gst-launch senders are not counted)", []),
+  // Catalog
+  catalogTitles: new LiveGauge("iceflix_catalog_titles", "Titles in the catalog's index", []),
+  catalogIndexKeys: new LiveGauge("iceflix_catalog_index_keys", "Search index keys (1-/2-grams, exact names, tags)", []),
+  // Stores (storageErrors.ts)
+  storeErrors: counter("iceflix_store_errors_total", "Store writes refused by storage faults, by store and condition", ["store", "condition"]),
 };
 
 let defaultMetricsOn = false;
