@@ -15,6 +15,8 @@ export const METRICS_ENDPOINT_PROP = "IceFlix.Metrics.Endpoint";
 const MAX_HEADER_BYTES = 8 * 1024;
 const REQUEST_TIMEOUT_MS = 5000;
 const MAX_CONNECTIONS = 16;
+/** A request body (never wanted) is read and thrown away up to this; beyond it the connection is dropped. */
+const MAX_DISCARDED_BODY_BYTES = 64 * 1024;
 
 /**
  * The metrics port `up` (and the IceGrid descriptor) gives the first instance of a service: after
@@ -39,7 +41,12 @@ export function parseMetricsEndpoint(text: string): { host: string; port: number
 }
 
 function answer(req: IncomingMessage, res: ServerResponse): void {
-  // A body is never read: the connection is not reused after such a request.
+  // A body is never wanted: read and dropped (bounded), so the client sees our answer, not a reset.
+  let discarded = 0;
+  req.on("data", (chunk: Buffer) => {
+    discarded += chunk.length;
+    if (discarded > MAX_DISCARDED_BODY_BYTES) req.socket.destroy();
+  });
   if (req.headers["content-length"] !== undefined || req.headers["transfer-encoding"] !== undefined) res.shouldKeepAlive = false;
   const path = (req.url ?? "").split("?")[0];
   if (path !== "/metrics") return void res.writeHead(404, { "Content-Type": "text/plain" }).end("not found: only GET /metrics\n");
@@ -63,7 +70,12 @@ export async function startMetricsEndpoint(text: string, log: Logger): Promise<M
     answer,
   );
   server.maxConnections = MAX_CONNECTIONS;
-  server.on("clientError", (_e, socket) => socket.destroy());
+  // Malformed or oversized requests: one status line, then the connection is closed.
+  server.on("clientError", (e: NodeJS.ErrnoException, socket) => {
+    const status = e.code === "HPE_HEADER_OVERFLOW" ? "431 Request Header Fields Too Large" : "400 Bad Request";
+    if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    else socket.destroy();
+  });
   await new Promise<void>((resolve, reject) => {
     server.once("error", (e: NodeJS.ErrnoException) =>
       reject(new ConfigError(`${METRICS_ENDPOINT_PROP}: cannot listen on ${host}:${port} (${e.code ?? e.message})`, { cause: e })),

@@ -37,10 +37,11 @@ interface ServiceSeries {
   inFlight: ReturnType<typeof metrics.dispatchInFlight.labels>;
 }
 
-/** "::IceFlix::MediaCatalog" → "MediaCatalog". */
+/** "::IceFlix::MediaCatalog" → "MediaCatalog"; our extension of a contract interface counts as it ("::IceFlixExt::MainExt" → "Main"). */
 function serviceLabel(servant: Ice.Object): string {
   const id = String(servant.ice_id());
-  return id.slice(id.lastIndexOf(":") + 1) || "unknown";
+  const name = id.slice(id.lastIndexOf(":") + 1) || "unknown";
+  return id.startsWith("::IceFlixExt::") && name.endsWith("Ext") && name.length > 3 ? name.slice(0, -3) : name;
 }
 
 /** ok, a user exception's name, InvalidArgument for undecodable arguments (as on the wire), not_exist, or internal. */
