@@ -135,8 +135,13 @@ function operationLabel(s: ServiceSeries, operation: string): string {
   return s.operations.has(operation) ? operation : "other";
 }
 
+/** Outgoing calls made in a trace scope carry its trace id (a client's own scopes: withTraceId). */
+export function traceOutgoingCalls(): void {
+  setOutgoingContextSource(outgoingTraceContext);
+}
+
 /** Installs tracing (always) and the optional dispatch metrics and request lines, process-wide. */
 export function observeRequests(options: RequestObservation): void {
-  setOutgoingContextSource(outgoingTraceContext);
+  traceOutgoingCalls();
   setDispatchObserver(new RequestObserver(options));
 }

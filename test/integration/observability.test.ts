@@ -209,6 +209,26 @@ describe("observability: metrics, request traces", { timeout: 180_000 }, () => {
     }
   });
 
+  it("the terminal client sends a trace id per command, prints it with --trace and with every error", async () => {
+    const ok = await iceflix(["client", "--data", data, "--trace", "search", "Colour"]);
+    assert.equal(ok.code, 0, ok.stderr);
+    const shown = /^trace ([0-9a-f]{32})$/m.exec(ok.stderr)?.[1];
+    assert.ok(shown, ok.stderr);
+    await waitFor("the catalog's line for it", () => logOf("catalog").filter((l) => l.trace === shown && l.operation === "getTilesByName").length, (n) => n === 1);
+    // The command's calls to Main (connecting: ice_isA, the ext operations; then getCatalogService) carry it too.
+    assert.ok(logOf("main").some((l) => l.trace === shown && l.operation === "getCatalogService"));
+    const bad = await new Promise<{ code: number; stderr: string }>((resolve) => {
+      const child = execFile(process.execPath, [ICEFLIX_BIN, "client", "--data", data, "--user", "demo", "--password-stdin", "rename", "ffffffffffff", "New name"], { timeout: 60_000 }, (error, _stdout, stderr) =>
+        resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stderr }),
+      );
+      child.stdin!.end("demo\n");
+    });
+    assert.equal(bad.code, 1, bad.stderr);
+    const errorTrace = /^iceflix client: trace ([0-9a-f]{32})$/m.exec(bad.stderr)?.[1];
+    assert.ok(errorTrace, `the error shows its trace id: ${bad.stderr}`);
+    await waitFor("the Authenticator's login line for it", () => logOf("auth").filter((l) => l.trace === errorTrace && l.operation === "refreshAuthorization").length, (n) => n === 1);
+  });
+
   it("the endpoint answers only GET /metrics, bounded; a stalled scraper holds up no dispatch", async () => {
     const at = new URL(url.main!);
     assert.equal((await fetch(at, { method: "POST", body: "x" })).status, 405);
