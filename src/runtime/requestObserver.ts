@@ -5,10 +5,9 @@
  * IceFlix.Trace.Requests=1, one log line per dispatch (trace id, operation, outcome, duration —
  * never arguments, so never a token).
  */
-import type { Counter, Histogram } from "prom-client";
 import { Ice } from "../slice/index.js";
 import { setDispatchObserver, setOutgoingContextSource, type DispatchObserver, type ServantDispatch } from "../ice-server/index.js";
-import { metrics } from "./metrics.js";
+import { dispatchTallies, OperationTally } from "./metrics.js";
 import { outgoingTraceContext, runInTraceScope, traceIdOf } from "./traceContext.js";
 import type { Logger } from "./logger.js";
 
@@ -24,17 +23,11 @@ export interface RequestObservation {
 const MAX_OPERATIONS_PER_SERVICE = 64;
 const UNKNOWN_OPERATION = "unknown";
 
-interface OperationSeries {
-  seconds: Histogram.Internal<"service" | "operation">;
-  ok: Counter.Internal;
-  failed: Map<string, Counter.Internal>;
-}
-
-/** Per servant interface: its label and the children of each operation, made once. */
+/** Per servant interface: its label, its operations' tallies, its in-flight count; made once per servant. */
 interface ServiceSeries {
   service: string;
-  operations: Map<string, OperationSeries>;
-  inFlight: ReturnType<typeof metrics.dispatchInFlight.labels>;
+  operations: Map<string, OperationTally>;
+  inFlight: { n: number };
 }
 
 /** "::IceFlix::MediaCatalog" → "MediaCatalog"; our extension of a contract interface counts as it ("::IceFlixExt::MainExt" → "Main"). */
@@ -56,21 +49,31 @@ export function dispatchOutcome(error: unknown): string {
   return "internal";
 }
 
-function operationSeries(s: ServiceSeries, operation: string): OperationSeries {
-  let series = s.operations.get(operation);
-  if (series === undefined) {
-    const name = s.operations.size < MAX_OPERATIONS_PER_SERVICE ? operation : "other";
-    series = s.operations.get(name);
-    if (series === undefined) {
-      series = {
-        seconds: metrics.dispatchSeconds.labels(s.service, name),
-        ok: metrics.dispatchTotal.labels(s.service, name, "ok"),
-        failed: new Map(),
-      };
-      s.operations.set(name, series);
-    }
+/** Servants of one interface share their tallies (a controller per stream, one series). */
+const services = new Map<string, ServiceSeries>();
+
+function serviceSeries(service: string): ServiceSeries {
+  let s = services.get(service);
+  if (s === undefined) {
+    s = { service, operations: new Map(), inFlight: { n: 0 } };
+    services.set(service, s);
+    dispatchTallies.inFlight.set(service, s.inFlight);
   }
-  return series;
+  return s;
+}
+
+function operationTally(s: ServiceSeries, operation: string): OperationTally {
+  let tally = s.operations.get(operation);
+  if (tally === undefined) {
+    const name = s.operations.size < MAX_OPERATIONS_PER_SERVICE ? operation : "other";
+    tally = s.operations.get(name);
+    if (tally === undefined) {
+      tally = new OperationTally(s.service, name);
+      dispatchTallies.operations.push(tally);
+    }
+    s.operations.set(name, tally);
+  }
+  return tally;
 }
 
 function callServant(dispatch: ServantDispatch, servant: Ice.Object, incoming: unknown, current: Ice.Current) {
@@ -79,21 +82,18 @@ function callServant(dispatch: ServantDispatch, servant: Ice.Object, incoming: u
 
 class RequestObserver implements DispatchObserver<ServiceSeries> {
   readonly #timed: boolean;
-  constructor(
-    readonly options: RequestObservation,
-  ) {
+  constructor(readonly options: RequestObservation) {
     this.#timed = options.metrics || options.logRequests;
   }
 
   servant(servant: Ice.Object): ServiceSeries {
-    const service = serviceLabel(servant);
-    return { service, operations: new Map(), inFlight: metrics.dispatchInFlight.labels(service) };
+    return serviceSeries(serviceLabel(servant));
   }
 
   dispatch(s: ServiceSeries, dispatch: ServantDispatch, servant: Ice.Object, incoming: unknown, current: Ice.Current): PromiseLike<unknown> | null {
     if (!this.#timed) return runInTraceScope(current, callServant, dispatch, servant, incoming, current);
     const start = performance.now();
-    if (this.options.metrics) s.inFlight.inc();
+    s.inFlight.n++;
     let result: PromiseLike<unknown> | null;
     try {
       result = runInTraceScope(current, callServant, dispatch, servant, incoming, current);
@@ -108,31 +108,15 @@ class RequestObserver implements DispatchObserver<ServiceSeries> {
 
   #finished(s: ServiceSeries, current: Ice.Current, start: number, error: unknown): void {
     const seconds = (performance.now() - start) / 1000;
+    s.inFlight.n--;
     const outcome = error === undefined ? "ok" : dispatchOutcome(error);
     // A name the servant does not know is the peer's, not ours: one label for all of them.
     const operation = error instanceof Ice.OperationNotExistException ? UNKNOWN_OPERATION : current.operation;
-    if (this.options.metrics) {
-      s.inFlight.dec();
-      const series = operationSeries(s, operation);
-      series.seconds.observe(seconds);
-      if (outcome === "ok") series.ok.inc();
-      else {
-        let failed = series.failed.get(outcome);
-        if (failed === undefined) series.failed.set(outcome, (failed = metrics.dispatchTotal.labels(s.service, operationLabel(s, operation), outcome)));
-        failed.inc();
-      }
-    }
+    if (this.options.metrics) operationTally(s, operation).observe(seconds, outcome);
     if (this.options.logRequests) {
-      this.options.log.info(
-        { trace: traceIdOf(current), service: s.service, operation: operation === UNKNOWN_OPERATION ? UNKNOWN_OPERATION : current.operation, outcome, ms: Math.round(seconds * 1e6) / 1000 },
-        "dispatch",
-      );
+      this.options.log.info({ trace: traceIdOf(current), service: s.service, operation, outcome, ms: Math.round(seconds * 1e6) / 1000 }, "dispatch");
     }
   }
-}
-
-function operationLabel(s: ServiceSeries, operation: string): string {
-  return s.operations.has(operation) ? operation : "other";
 }
 
 /** Outgoing calls made in a trace scope carry its trace id (a client's own scopes: withTraceId). */

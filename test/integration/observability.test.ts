@@ -229,6 +229,24 @@ describe("observability: metrics, request traces", { timeout: 180_000 }, () => {
     await waitFor("the Authenticator's login line for it", () => logOf("auth").filter((l) => l.trace === errorTrace && l.operation === "refreshAuthorization").length, (n) => n === 1);
   });
 
+  it("status --watch shows instances per kind with health, calls/s and p99 per component, streams and dropped events", async () => {
+    const r = await iceflix(["status", "--data", data, "--watch", "--frames", "2", "--json"]);
+    assert.equal(r.code, 0, r.stderr);
+    const frames = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as { instances: Array<{ kind: string; healthy: boolean }>; components: Array<{ name: string; reachable: boolean; callsPerSecond: number | null; p99Ms: number | null; eventsDropped: number }> });
+    assert.equal(frames.length, 2);
+    const [first, second] = frames as [(typeof frames)[0], (typeof frames)[0]];
+    assert.deepEqual([...new Set(second.instances.map((i) => i.kind))].sort(), ["authenticator", "catalog", "main", "streaming"]);
+    assert.ok(second.instances.every((i) => i.healthy));
+    assert.deepEqual(second.components.map((c) => c.name).sort(), ["auth", "catalog", "main", "streaming"]);
+    assert.ok(first.components.every((c) => c.callsPerSecond === null), "no rate from a single look");
+    assert.ok(second.components.every((c) => c.reachable && c.callsPerSecond !== null && c.callsPerSecond >= 0));
+    // The forged/unsigned/stale events of the earlier test were dropped by the Authenticator (and the provider).
+    assert.ok(second.components.find((c) => c.name === "auth")!.eventsDropped >= 3);
+    const text = await iceflix(["status", "--data", data, "--watch", "--frames", "1"]);
+    assert.match(text.stdout, /^COMPONENT\s+CALLS\/S\s+P99\s+STREAMS\s+EVENTS DROPPED$/m);
+    assert.match(text.stdout, /^authenticator\s+1\s+1\/1$/m);
+  });
+
   it("the endpoint answers only GET /metrics, bounded; a stalled scraper holds up no dispatch", async () => {
     const at = new URL(url.main!);
     assert.equal((await fetch(at, { method: "POST", body: "x" })).status, 405);
