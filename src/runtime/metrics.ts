@@ -23,53 +23,30 @@ function gauge<L extends string>(name: string, help: string, labelNames: readonl
 
 type Labels<L extends string> = Partial<Record<L, string>>;
 
-/** A gauge whose value is read from its sources at each scrape (sources with the same labels add up). */
-export class LiveGauge<L extends string> {
+/**
+ * A gauge, or a counter kept by its source (e.g. a transport's own tally), whose value is read
+ * from its sources at each scrape (sources with the same labels add up).
+ */
+export class LiveMetric<L extends string> {
   readonly #sources = new Set<{ labels: Labels<L>; read: () => number }>();
-  readonly #gauge: Gauge<L>;
 
-  constructor(name: string, help: string, labelNames: readonly L[]) {
+  constructor(type: "gauge" | "counter", name: string, help: string, labelNames: readonly L[]) {
     const sources = this.#sources;
-    this.#gauge = new Gauge({
+    const options = {
       name,
       help,
       labelNames,
       registers: [metricsRegistry],
-      collect() {
+      collect(this: { reset(): void; inc(labels: Labels<L>, value: number): void }) {
         this.reset();
         for (const s of sources) this.inc(s.labels, s.read());
       },
-    });
+    };
+    if (type === "gauge") new Gauge(options);
+    else new Counter(options);
   }
 
   /** Adds a source; the returned function removes it (call it when the source stops). */
-  track(labels: Labels<L>, read: () => number): () => void {
-    const source = { labels, read };
-    this.#sources.add(source);
-    // Present at 0 from the start (a series that appears late reads as missing data).
-    this.#gauge.inc(labels, 0);
-    return () => void this.#sources.delete(source);
-  }
-}
-
-/** A counter kept by its source (e.g. a transport's own tally), read at each scrape. */
-export class LiveCounter<L extends string> {
-  readonly #sources = new Set<{ labels: Labels<L>; read: () => number }>();
-
-  constructor(name: string, help: string, labelNames: readonly L[]) {
-    const sources = this.#sources;
-    new Counter({
-      name,
-      help,
-      labelNames,
-      registers: [metricsRegistry],
-      collect() {
-        this.reset();
-        for (const s of sources) this.inc(s.labels, s.read());
-      },
-    });
-  }
-
   track(labels: Labels<L>, read: () => number): () => void {
     const source = { labels, read };
     this.#sources.add(source);
@@ -162,10 +139,10 @@ export const metrics = {
     },
   }),
   // Transport (lifecycle.ts, from ServerAdapter.stats())
-  connectionsOpen: new LiveGauge("iceflix_connections_open", "Open incoming Ice connections", ["adapter"]),
-  connectionsRefused: new LiveCounter("iceflix_connections_refused_total", "Incoming connections refused by the connection cap (<Adapter>.MaxConnections)", ["adapter"]),
+  connectionsOpen: new LiveMetric("gauge", "iceflix_connections_open", "Open incoming Ice connections", ["adapter"]),
+  connectionsRefused: new LiveMetric("counter", "iceflix_connections_refused_total", "Incoming connections refused by the connection cap (<Adapter>.MaxConnections)", ["adapter"]),
   // Registries of the other services (serviceRegistry.ts)
-  registryInstances: new LiveGauge("iceflix_registry_instances", "Instances known per kind", ["kind"]),
+  registryInstances: new LiveMetric("gauge", "iceflix_registry_instances", "Instances known per kind", ["kind"]),
   registryRemovals: counter("iceflix_registry_removals_total", "Instances removed per kind and cause (replaced, not_answering, removed)", ["kind", "cause"]),
   // Events (topics.ts, serviceContext.ts)
   eventsPublished: counter("iceflix_events_published_total", "Events published per topic (accepted by the broker)", ["topic"]),
@@ -174,14 +151,14 @@ export const metrics = {
   // Authenticator
   tokensIssued: counter("iceflix_tokens_issued_total", "Tokens issued (successful logins)", []),
   tokensRevoked: counter("iceflix_tokens_revoked_total", "Revocations this Authenticator published, by reason (expired, user_changed)", ["reason"]),
-  kdfQueued: new LiveGauge("iceflix_kdf_queue_length", "Logins waiting for a password-KDF slot", []),
+  kdfQueued: new LiveMetric("gauge", "iceflix_kdf_queue_length", "Logins waiting for a password-KDF slot", []),
   // Streaming
   streamsActive: gauge("iceflix_streams_active", "Streams sending now", []),
   streamStarts: counter("iceflix_stream_starts_total", "Streams started, by plan (passthrough, transcode) and sender (gst, inprocess)", ["plan", "via"]),
   streamSentBytes: counter("iceflix_stream_sent_bytes_total", "RTP bytes sent by in-process streams (gst-launch senders are not counted)", []),
   // Catalog
-  catalogTitles: new LiveGauge("iceflix_catalog_titles", "Titles in the catalog's index", []),
-  catalogIndexKeys: new LiveGauge("iceflix_catalog_index_keys", "Search index keys (1-/2-grams, exact names, tags)", []),
+  catalogTitles: new LiveMetric("gauge", "iceflix_catalog_titles", "Titles in the catalog's index", []),
+  catalogIndexKeys: new LiveMetric("gauge", "iceflix_catalog_index_keys", "Search index keys (1-/2-grams, exact names, tags)", []),
   // Stores (storageErrors.ts)
   storeErrors: counter("iceflix_store_errors_total", "Store writes refused by storage faults, by store and condition", ["store", "condition"]),
 };
