@@ -15,7 +15,9 @@
  * `--experiment trace` (target "ts-trace") serves every request in its trace scope, as the services
  * do (src/runtime/requestObserver.ts, IceFlix.Metrics.Endpoint unset); `--experiment metrics`
  * (target "ts-metrics") also counts and times every dispatch and serves /metrics on a free port,
- * as under `iceflix up`: the cost of observability, side by side with "ts".
+ * as under `iceflix up`: the cost of observability, side by side with "ts"; `--experiment
+ * dispatch-metrics` (target "ts-dispatch-metrics") counts and times without serving /metrics (no
+ * process/Node metrics sampling): which part costs what.
  *
  * Endpoints from `BenchAdapter.Endpoints` (default `tcp -h 127.0.0.1 -p 0`). Prints one JSON line:
  *   {"event":"ready","endpoints":"tcp -h 127.0.0.1 -p N","pid":…}
@@ -86,15 +88,15 @@ class CatalogI extends IceFlix.MediaCatalog {
 
 async function run(): Promise<void> {
   const argv = process.argv.slice(2);
-  let observed: "trace" | "metrics" | undefined;
+  let observed: "trace" | "metrics" | "dispatch-metrics" | undefined;
   const experiment = argv.indexOf("--experiment");
   if (experiment >= 0) {
     const name = argv[experiment + 1];
     argv.splice(experiment, 2);
     if (name === "baseline") setServerFastPaths(false);
-    else if (name === "trace" || name === "metrics") observed = name;
+    else if (name === "trace" || name === "metrics" || name === "dispatch-metrics") observed = name;
     else {
-      console.error(`unknown experiment ${name} (baseline, trace, metrics)`);
+      console.error(`unknown experiment ${name} (baseline, trace, metrics, dispatch-metrics)`);
       process.exit(2);
     }
   }
@@ -110,7 +112,7 @@ async function run(): Promise<void> {
   const log = createLogger("bench-rpc-server", process.env.ICEFLIX_LOG_LEVEL ?? "warn");
   const communicator: Ice.Communicator = createCommunicator(props, log);
   // Before the adapter: servants are observed when they are added.
-  if (observed) observeRequests({ metrics: observed === "metrics", logRequests: false, log });
+  if (observed) observeRequests({ metrics: observed !== "trace", logRequests: false, log });
   const metricsEndpoint = observed === "metrics" ? await startMetricsEndpoint("127.0.0.1:0", log) : undefined;
   const server = await ServerAdapter.create(communicator, "BenchAdapter");
   server.add(new AuthI(), "auth");
