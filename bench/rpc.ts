@@ -55,17 +55,21 @@ import {
 } from "./lib/common.js";
 import { ensureCppBinaries } from "./lib/cppBuild.js";
 
-type Target = "ts" | "cpp" | "python" | "ts-base";
+type Target = "ts" | "cpp" | "python" | "ts-base" | "ts-trace" | "ts-metrics" | "ts-dispatch-metrics";
 type Op = "isAuthorized" | "getTilesByName";
 type Level = "load" | "single";
 const DEFAULT_TARGETS: Target[] = ["ts", "cpp", "python"];
 /** "ts-base": the TS server without the per-call fast paths of src/ice-server (bench/rpcServer.ts --experiment baseline). */
-const ALL_TARGETS: Target[] = [...DEFAULT_TARGETS, "ts-base"];
+/** "ts-trace"/"ts-metrics": the TS server with the services' request tracing, and with dispatch metrics too (rpcServer.ts --experiment). */
+const ALL_TARGETS: Target[] = [...DEFAULT_TARGETS, "ts-base", "ts-trace", "ts-metrics", "ts-dispatch-metrics"];
 const LABEL: Record<Target, string> = {
   ts: "TypeScript (our transport)",
   cpp: "C++ (Ice 3.7)",
   python: "Python (python3-zeroc-ice)",
   "ts-base": "TypeScript, fast paths off (experiment)",
+  "ts-trace": "TypeScript + request tracing",
+  "ts-metrics": "TypeScript + tracing + metrics",
+  "ts-dispatch-metrics": "TypeScript + tracing + dispatch metrics only",
 };
 const OPS: Record<Op, { identity: string; arg: string; exact?: boolean; text: string }> = {
   isAuthorized: { identity: "auth", arg: "token-7", text: 'isAuthorized("token-7")' },
@@ -101,6 +105,10 @@ async function startServer(target: Target, cppServer: string, tsNodeArgs: string
       return startReady("ts-server", process.execPath, [...tsNodeArgs, join(DIST_BENCH, "rpcServer.js"), ...titles]);
     case "ts-base":
       return startReady("ts-base-server", process.execPath, [...tsNodeArgs, join(DIST_BENCH, "rpcServer.js"), ...titles, "--experiment", "baseline"]);
+    case "ts-trace":
+    case "ts-metrics":
+    case "ts-dispatch-metrics":
+      return startReady(`${target}-server`, process.execPath, [...tsNodeArgs, join(DIST_BENCH, "rpcServer.js"), ...titles, "--experiment", target.slice(3)]);
     case "cpp":
       return startReady("cpp-server", cppServer, [...titles, "--Ice.ThreadPool.Server.Size=1"]);
     case "python":
@@ -233,7 +241,15 @@ async function main(): Promise<void> {
     ),
   );
 
-  const SHORT: Record<Target, string> = { ts: "TS", cpp: "C++", python: "Python", "ts-base": "TS (fast paths off)" };
+  const SHORT: Record<Target, string> = {
+    ts: "TS",
+    cpp: "C++",
+    python: "Python",
+    "ts-base": "TS (fast paths off)",
+    "ts-trace": "TS + tracing",
+    "ts-metrics": "TS + tracing + metrics",
+    "ts-dispatch-metrics": "TS + tracing + dispatch metrics",
+  };
   const figures: Figure[] = [];
   const compare = (value: Target, base: Target, target?: Figure["target"]) => {
     for (const level of opt.levels) {
@@ -290,6 +306,10 @@ async function main(): Promise<void> {
     if (opt.targets.includes("cpp")) compare("ts", "cpp", { on: "ratio", op: ">=", value: 0.5, text: ">= 0.5x C++" });
     if (opt.targets.includes("python")) compare("ts", "python", { on: "ratio", op: ">=", value: 2, text: ">= 2x Python" });
     if (opt.targets.includes("ts-base")) compare("ts", "ts-base");
+    // Observability's cost (issue #18): under 10 % is the goal.
+    if (opt.targets.includes("ts-trace")) compare("ts-trace", "ts");
+    if (opt.targets.includes("ts-dispatch-metrics")) compare("ts-dispatch-metrics", "ts");
+    if (opt.targets.includes("ts-metrics")) compare("ts-metrics", "ts", { on: "ratio", op: ">=", value: 0.9, text: ">= 0.9x TS (< 10 % overhead)" });
   }
   const notes = [
     "One dispatch thread per server (Node's event loop; --Ice.ThreadPool.Server.Size=1 for C++ and Python).",

@@ -12,6 +12,12 @@
  * src/ice-server (setServerFastPaths(false): one message per event-loop turn, the runtime's
  * reads/writes, servant lookup and string coding), so before/after can be measured side by side
  * in one run. Write coalescing (cork) stays on in both.
+ * `--experiment trace` (target "ts-trace") serves every request in its trace scope, as the services
+ * do (src/runtime/requestObserver.ts, IceFlix.Metrics.Endpoint unset); `--experiment metrics`
+ * (target "ts-metrics") also counts and times every dispatch and serves /metrics on a free port,
+ * as under `iceflix up`: the cost of observability, side by side with "ts"; `--experiment
+ * dispatch-metrics` (target "ts-dispatch-metrics") counts and times without serving /metrics (no
+ * process/Node metrics sampling): which part costs what.
  *
  * Endpoints from `BenchAdapter.Endpoints` (default `tcp -h 127.0.0.1 -p 0`). Prints one JSON line:
  *   {"event":"ready","endpoints":"tcp -h 127.0.0.1 -p N","pid":…}
@@ -24,6 +30,8 @@ import { setServerFastPaths } from "../src/ice-server/iceInternals.js";
 import { createCommunicator } from "../src/runtime/communicator.js";
 import { createLogger } from "../src/runtime/logger.js";
 import { loadProperties, splitPropertyArgs } from "../src/runtime/config.js";
+import { observeRequests } from "../src/runtime/requestObserver.js";
+import { startMetricsEndpoint } from "../src/runtime/metricsEndpoint.js";
 
 const BENCH_TOKENS = 1000;
 
@@ -80,15 +88,17 @@ class CatalogI extends IceFlix.MediaCatalog {
 
 async function run(): Promise<void> {
   const argv = process.argv.slice(2);
+  let observed: "trace" | "metrics" | "dispatch-metrics" | undefined;
   const experiment = argv.indexOf("--experiment");
   if (experiment >= 0) {
     const name = argv[experiment + 1];
     argv.splice(experiment, 2);
-    if (name !== "baseline") {
-      console.error(`unknown experiment ${name} (baseline)`);
+    if (name === "baseline") setServerFastPaths(false);
+    else if (name === "trace" || name === "metrics" || name === "dispatch-metrics") observed = name;
+    else {
+      console.error(`unknown experiment ${name} (baseline, trace, metrics, dispatch-metrics)`);
       process.exit(2);
     }
-    setServerFastPaths(false);
   }
   const at = argv.indexOf("--titles");
   if (at < 0 || !argv[at + 1]) {
@@ -101,6 +111,9 @@ async function run(): Promise<void> {
   const props = loadProperties(properties, { "BenchAdapter.Endpoints": "tcp -h 127.0.0.1 -p 0" });
   const log = createLogger("bench-rpc-server", process.env.ICEFLIX_LOG_LEVEL ?? "warn");
   const communicator: Ice.Communicator = createCommunicator(props, log);
+  // Before the adapter: servants are observed when they are added.
+  if (observed) observeRequests({ metrics: observed !== "trace", logRequests: false, log });
+  const metricsEndpoint = observed === "metrics" ? await startMetricsEndpoint("127.0.0.1:0", log) : undefined;
   const server = await ServerAdapter.create(communicator, "BenchAdapter");
   server.add(new AuthI(), "auth");
   server.add(new CatalogI(titles), "catalog");
@@ -110,6 +123,7 @@ async function run(): Promise<void> {
     if (stopping) return;
     stopping = true;
     await server.destroy();
+    await metricsEndpoint?.close();
     await communicator.destroy();
     process.exit(0);
   };

@@ -51,6 +51,14 @@ const STEPS: Step[] = [
     timeoutSeconds: (q) => (q ? 300 : 1200), // includes the one-time C++ build
   },
   {
+    id: "observability",
+    title: "8. Observability's cost (the TS server plain, with request tracing, with tracing + metrics)",
+    script: "rpc.js",
+    // Side by side in one run; under load only (where a per-call cost shows); more rounds, as the gap is small.
+    args: (q) => ["--targets", "ts,ts-trace,ts-metrics", "--levels", "load", ...(q ? ["--quick"] : ["--rounds", "5"])],
+    timeoutSeconds: (q) => (q ? 300 : 900),
+  },
+  {
     id: "catalog-search",
     title: "2. Catalog search at scale (in-process, index vs linear scan)",
     script: "catalogSearch.js",

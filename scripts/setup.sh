@@ -19,7 +19,7 @@ APT_PACKAGES=(
   zeroc-icegrid zeroc-ice-utils
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav ffmpeg
-  postgresql tmux
+  postgresql tmux python3-prometheus-client
 )
 NODE_MAJOR_MIN=20
 

@@ -79,9 +79,13 @@ export async function main(argv: string[]): Promise<void> {
     .description("list every registered instance with its id, endpoint and health")
     .option("--data <dir>", "data folder")
     .option("--json", "machine-readable output", false)
-    .action(async (o: { data?: string; json: boolean }) => {
+    .option("--watch", "a live view every second: instances per kind, calls/s and p99 per component, streams, events dropped", false)
+    .option("--frames <n>", "with --watch: stop after N views")
+    .action(async (o: { data?: string; json: boolean; watch: boolean; frames?: string }) => {
       const { status } = await import("./commands/status.js");
-      process.exitCode = await status(dataOf(o), o.json, props());
+      const frames = o.frames === undefined ? undefined : Number(o.frames);
+      if (frames !== undefined && !(Number.isInteger(frames) && frames > 0)) throw new CliError("--frames must be a whole number above 0", EXIT.usage);
+      process.exitCode = await status(dataOf(o), { json: o.json, watch: o.watch, frames }, props());
     });
 
   // `grid up|down|status`: IceFlix on a local IceGrid from deploy/icegrid/iceflix.xml (docs/icegrid.md).

@@ -15,6 +15,9 @@ import { redirectStdio } from "../runtime/stdioFiles.js";
 import { checkSharedSecret } from "../runtime/secret.js";
 import { BrokerStartError } from "../broker/iceStormBroker.js";
 import { StorageFault } from "../runtime/storageErrors.js";
+import { boolProperty } from "../runtime/config.js";
+import { observeRequests } from "../runtime/requestObserver.js";
+import { METRICS_ENDPOINT_PROP, parseMetricsEndpoint, startMetricsEndpoint, type MetricsEndpoint } from "../runtime/metricsEndpoint.js";
 
 /** Start-up failures the user can fix (configuration, ports, a missing broker, a data folder that is read-only or full): one line, no stack. */
 function isExpectedStartError(e: unknown): boolean {
@@ -28,6 +31,9 @@ function isExpectedStartError(e: unknown): boolean {
 }
 
 export type { RunningComponent };
+
+/** IceFlix.Trace.Requests=1: one log line per dispatch (requestObserver.ts). */
+const TRACE_REQUESTS_PROP = "IceFlix.Trace.Requests";
 
 export async function runService(
   kind: string,
@@ -45,13 +51,20 @@ export async function runService(
   let communicator: Ice.Communicator;
   let component: RunningComponent | undefined;
   let processObject: ProcessRegistration | undefined;
+  let metricsEndpoint: MetricsEndpoint | undefined;
+  const metricsAt = props.getProperty(METRICS_ENDPOINT_PROP).trim();
   // Ice.Process.shutdown (icegridnode stopping a deployed server) stops as SIGTERM does.
   let onProcessShutdown = () => {};
   try {
+    if (metricsAt) parseMetricsEndpoint(metricsAt); // a typo fails before anything starts
+    // Before the first adapter: servants are observed when they are added.
+    observeRequests({ metrics: metricsAt !== "", logRequests: boolProperty(props, TRACE_REQUESTS_PROP, false), log: log.child({ ns: "request" }) });
     communicator = createCommunicator(props, log);
     component = await start(communicator, log);
     processObject = await registerProcess(communicator, log, () => onProcessShutdown());
+    if (metricsAt) metricsEndpoint = await startMetricsEndpoint(metricsAt, log.child({ ns: "metrics" }));
   } catch (e) {
+    await metricsEndpoint?.close();
     await component?.stop().catch(() => undefined);
     if (isExpectedStartError(e)) log.error({ error: (e as Error).message }, `${kind} failed to start`);
     else log.error({ err: e }, `${kind} failed to start`);
@@ -60,7 +73,8 @@ export async function runService(
     process.stderr.write(`iceflix ${kind}: failed to start: ${why}\n`);
     process.exit(EXIT.error);
   }
-  process.stdout.write(JSON.stringify({ event: "ready", kind, pid: process.pid, proxy: component.proxy }) + "\n");
+  const ready = { event: "ready", kind, pid: process.pid, proxy: component.proxy, ...(metricsEndpoint ? { metrics: metricsEndpoint.url } : {}) };
+  process.stdout.write(JSON.stringify(ready) + "\n");
 
   let stopping = false;
   const shutdown = async (signal: string) => {
@@ -73,6 +87,7 @@ export async function runService(
       process.exit(EXIT.error);
     }, 15_000).unref();
     try {
+      await metricsEndpoint?.close();
       await component.stop();
       await processObject?.stop();
       await communicator.destroy();

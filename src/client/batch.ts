@@ -12,14 +12,24 @@ import { ClientError, describeError, UsageError } from "./errors.js";
 import { playbackText, searchJson, searchText, statusJson, statusText, titleJson, titleText } from "./render.js";
 import type { ClientSession } from "./session.js";
 import { Terminal } from "./terminal.js";
+import { newTraceId, withTraceId } from "../runtime/traceContext.js";
 
 export interface BatchIo {
   stdout: (text: string) => void;
   stderr: (text: string) => void;
 }
 
-/** Runs `args.command` against `proxy`; returns the exit code. */
+/**
+ * Runs `args.command` against `proxy` under one trace id (sent with every call, shown with
+ * every error and, with --trace, first on stderr); returns the exit code.
+ */
 export async function runBatch(args: ClientArgs, proxy: string | undefined, session: ClientSession, io: BatchIo, stop: AbortSignal): Promise<number> {
+  const traceId = newTraceId();
+  if (args.trace) io.stderr(`trace ${traceId}`);
+  return withTraceId(traceId, () => runCommand(args, proxy, session, io, stop, traceId));
+}
+
+async function runCommand(args: ClientArgs, proxy: string | undefined, session: ClientSession, io: BatchIo, stop: AbortSignal, traceId: string): Promise<number> {
   const command = args.command!;
   const out = (json: object, text: string) => io.stdout(args.json ? JSON.stringify(json) : text);
   try {
@@ -41,8 +51,9 @@ export async function runBatch(args: ClientArgs, proxy: string | undefined, sess
         await session.connect(target);
       } catch (e) {
         const status = await session.status();
-        out({ ...statusJson(status), ok: false, error: describeError(e) }, statusText(status));
+        out({ ...statusJson(status), ok: false, error: describeError(e), trace: traceId }, statusText(status));
         io.stderr(`iceflix client: ${describeError(e)}`);
+        io.stderr(`iceflix client: trace ${traceId}`);
         return EXIT.error;
       }
       const status = await session.status();
@@ -96,8 +107,10 @@ export async function runBatch(args: ClientArgs, proxy: string | undefined, sess
     return EXIT.ok;
   } catch (e) {
     const code = e instanceof ClientError ? e.exitCode : EXIT.error;
-    if (args.json) io.stdout(JSON.stringify({ ok: false, error: describeError(e), exitCode: code }));
+    if (args.json) io.stdout(JSON.stringify({ ok: false, error: describeError(e), exitCode: code, trace: traceId }));
     io.stderr(`iceflix client: ${describeError(e)}`);
+    // Its own line, so the error line reads the same; the id finds the services' lines for it.
+    io.stderr(`iceflix client: trace ${traceId}`);
     return code;
   }
 }

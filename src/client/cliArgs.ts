@@ -26,11 +26,13 @@ export interface ClientArgs {
   record?: string;
   durationMs?: number;
   help: boolean;
+  /** --trace: print each command's trace id (it is printed with every error anyway). */
+  trace: boolean;
 }
 
 type ValueOption = "--main" | "--data" | "--user" | "--limit" | "--retries" | "--retry-delay" | "--record" | "--duration";
 const VALUE_OPTIONS: readonly ValueOption[] = ["--main", "--data", "--user", "--limit", "--retries", "--retry-delay", "--record", "--duration"];
-const FLAGS = ["--json", "--password-stdin", "--exact", "--all", "--any", "--headless", "--help"] as const;
+const FLAGS = ["--json", "--password-stdin", "--exact", "--all", "--any", "--headless", "--help", "--trace"] as const;
 
 function wholeNumber(option: string, value: string, min: number, max: number): number {
   if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
@@ -46,7 +48,7 @@ function seconds(option: string, value: string, max: number): number {
 }
 
 export function parseClientArgs(argv: readonly string[]): ClientArgs {
-  const out: ClientArgs = { args: [], json: false, passwordStdin: false, exact: false, headless: false, help: false };
+  const out: ClientArgs = { args: [], json: false, passwordStdin: false, exact: false, headless: false, help: false, trace: false };
   const positionals: string[] = [];
   let optionsEnded = false;
   for (let i = 0; i < argv.length; i++) {
@@ -155,6 +157,9 @@ function setFlag(out: ClientArgs, name: (typeof FLAGS)[number]): void {
       return;
     case "--headless":
       out.headless = true;
+      return;
+    case "--trace":
+      out.trace = true;
       return;
     case "--help":
       out.help = true;

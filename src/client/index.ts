@@ -10,6 +10,7 @@ import { EXIT } from "../common/exitCodes.js";
 import { dataPaths } from "../common/dataDir.js";
 import { ConfigError, defaultDataDir, intProperty, loadProperties, PROP } from "../runtime/config.js";
 import { createCommunicator } from "../runtime/communicator.js";
+import { traceOutgoingCalls } from "../runtime/requestObserver.js";
 import { createLogger } from "../runtime/logger.js";
 import { runBatch } from "./batch.js";
 import { parseClientArgs, type ClientArgs } from "./cliArgs.js";
@@ -40,6 +41,8 @@ Options:
   --password-stdin     read the password from the first line of stdin
   --json               machine-readable output (non-interactive)
   --headless           never open a player window: receive with ffmpeg and count frames
+  --trace              print each command's trace id (iceflix-trace-id, in every service's log lines for it;
+                       errors always show it)
   --record FILE        save the stream to FILE (ffmpeg -c copy)
   --exact, --limit N   search: exact name; most titles shown [50]
   --all, --any         tag_search: titles with all (default) or any of the tags
@@ -101,6 +104,7 @@ export async function runClient(argv: string[], propertyOverrides: Map<string, s
   let communicator: ReturnType<typeof createCommunicator>;
   try {
     communicator = createCommunicator(props, log);
+    traceOutgoingCalls();
   } catch (e) {
     err(`iceflix client: ${describeError(e)}`);
     return EXIT.usage;
@@ -149,7 +153,7 @@ export async function runClient(argv: string[], propertyOverrides: Map<string, s
       historyFile: existsSync(dataDir) ? join(dataDir, "client_history") : undefined,
       completion: () => ({ tags: session.knownTags(), resultCount: session.results.length }),
     });
-    const repl = new Repl(session, term, log);
+    const repl = new Repl(session, term, log, args.trace);
     notice = (line) => repl.notice(line);
     if (!proxy) term.print(`no Main proxy given and no ${dataPaths(dataDir).mainProxy}`);
     return await repl.run({ proxy, user: args.user });

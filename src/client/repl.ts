@@ -13,6 +13,7 @@ import type { ClientSession } from "./session.js";
 import type { Terminal } from "./terminal.js";
 import { formatSeconds } from "../mainlink/mainLink.js";
 import type { Logger } from "../runtime/logger.js";
+import { newTraceId, withTraceId } from "../runtime/traceContext.js";
 
 export interface ReplStart {
   /** Connect to this Main first. */
@@ -30,6 +31,8 @@ export class Repl {
     private readonly session: ClientSession,
     private readonly term: Terminal,
     private readonly log: Logger,
+    /** --trace: print each command's trace id before it runs. */
+    private readonly showTrace = false,
   ) {}
 
   /** Runs until exit / Ctrl+D; resolves with the exit code. */
@@ -110,11 +113,15 @@ export class Repl {
     this.#prompt();
   }
 
+  /** One trace id per command: sent with its calls, shown with its error. */
   async #guard(fn: () => Promise<void>): Promise<void> {
+    const traceId = newTraceId();
+    if (this.showTrace) this.term.print(`trace ${traceId}`);
     try {
-      await fn();
+      await withTraceId(traceId, fn);
     } catch (e) {
       this.term.print(`error: ${describeError(e)}`);
+      this.term.print(`  trace ${traceId}`);
     }
   }
 

@@ -8,6 +8,8 @@ export interface DataPaths {
   mainProxy: string;
   upPid: string;
   upState: string;
+  /** The components' metrics URLs, one per line (`up`). */
+  metricsUrls: string;
   logs: string;
   secret: string;
 }
@@ -19,6 +21,7 @@ export function dataPaths(dir: string): DataPaths {
     mainProxy: join(root, "main.proxy"),
     upPid: join(root, "up.pid"),
     upState: join(root, "up.json"),
+    metricsUrls: join(root, "metrics.urls"),
     logs: join(root, "logs"),
     secret: join(root, "secret"),
   };

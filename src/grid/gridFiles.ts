@@ -15,6 +15,8 @@ export interface GridPaths {
   mainProxy: string;
   locatorProxy: string;
   topicManagerProxy: string;
+  /** The servers' metrics URLs, one per line. */
+  metricsUrls: string;
   logs: string;
   secret: string;
   /** The descriptor as deployed (variables filled in by icegridadmin, nodes adapted). */
@@ -30,6 +32,7 @@ export function gridPaths(dir: string): GridPaths {
     mainProxy: join(root, "main.proxy"),
     locatorProxy: join(root, "locator.proxy"),
     topicManagerProxy: join(root, "topicmanager.proxy"),
+    metricsUrls: join(root, "metrics.urls"),
     logs: join(root, "logs"),
     secret: join(root, "secret"),
     descriptor: join(root, "grid", "iceflix.xml"),
@@ -65,5 +68,5 @@ export function runningGridPid(paths: GridPaths): number | undefined {
 
 /** Removes what says a grid runs here (after it stopped). */
 export function removeGridFiles(paths: GridPaths): void {
-  for (const f of [paths.state, paths.mainProxy, paths.locatorProxy, paths.topicManagerProxy]) rmSync(f, { force: true });
+  for (const f of [paths.state, paths.mainProxy, paths.locatorProxy, paths.topicManagerProxy, paths.metricsUrls]) rmSync(f, { force: true });
 }

@@ -20,7 +20,19 @@ export const DESCRIPTOR = fileURLToPath(new URL("../../../deploy/icegrid/iceflix
 const ICEFLIX_BIN = fileURLToPath(new URL("../../../bin/iceflix", import.meta.url));
 const HOST = "127.0.0.1";
 /** The descriptor's port variables (spec §1 defaults for hosts of their own). */
-const PORT_VARIABLES = ["main-port", "auth-port", "catalog-port", "streaming-port", "topic-manager-port", "publish-port", "icestorm-node-port"];
+const PORT_VARIABLES = [
+  "main-port",
+  "auth-port",
+  "catalog-port",
+  "streaming-port",
+  "topic-manager-port",
+  "publish-port",
+  "icestorm-node-port",
+  "main-metrics-port",
+  "auth-metrics-port",
+  "catalog-metrics-port",
+  "streaming-metrics-port",
+];
 /** The services of 3 nodes and IceStorm's election take a few seconds; a loaded machine more. */
 const READY_TIMEOUT_MS = 90_000;
 

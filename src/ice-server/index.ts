@@ -3,3 +3,4 @@ export { ServerAdapter, EndpointConfigError, type ServerAdapterOptions } from ".
 export { setDispatchErrorMapper, checkIceRuntime, TESTED_ICE_VERSIONS, type DispatchErrorMapper } from "./iceInternals.js";
 export type { AcceptorEvent } from "./tcpAcceptor.js";
 export { LocatorRegistrationError, type LocatorEvent } from "./locatorRegistration.js";
+export { setDispatchObserver, setOutgoingContextSource, type DispatchObserver, type ServantDispatch, type OutgoingContextSource } from "./dispatchObserver.js";

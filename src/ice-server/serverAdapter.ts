@@ -19,6 +19,7 @@ import { Ice } from "../slice/index.js";
 import { checkIceRuntime, createServerMonitor, type ServerMonitor } from "./iceInternals.js";
 import { TcpAcceptor, type AcceptorEvent } from "./tcpAcceptor.js";
 import { LocatorRegistration, type LocatorEvent } from "./locatorRegistration.js";
+import { observeServant } from "./dispatchObserver.js";
 
 export interface ServerAdapterOptions {
   /** Overrides `<Name>.Endpoints`. */
@@ -183,12 +184,12 @@ export class ServerAdapter {
 
   /** Registers a servant under `name` (a string identity) and returns its proxy. */
   add(servant: Ice.Object, name: string): Ice.ObjectPrx {
-    return this.adapter.add(servant, Ice.stringToIdentity(name));
+    return this.adapter.add(observeServant(servant), Ice.stringToIdentity(name));
   }
 
   /** Registers a servant under a fresh UUID identity. */
   addWithUUID(servant: Ice.Object): Ice.ObjectPrx {
-    return this.adapter.addWithUUID(servant);
+    return this.adapter.addWithUUID(observeServant(servant));
   }
 
   remove(proxyOrName: Ice.ObjectPrx | string): void {

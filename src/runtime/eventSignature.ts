@@ -82,6 +82,8 @@ export interface EventGateOptions {
   maxSkewSeconds: number;
   /** Called for each dropped event (for logging). */
   onDrop?: (topic: string, operation: string, reason: DropReason) => void;
+  /** Called for each accepted event. */
+  onAccept?: (topic: string, operation: string) => void;
 }
 
 /**
@@ -105,6 +107,7 @@ export class EventGate {
     const reason = this.#check(topic, operation, args, ctx ?? new Map(), now);
     if (reason === undefined) {
       this.#accepted++;
+      this.#options.onAccept?.(topic, operation);
       return true;
     }
     const key = `${topic}|${reason}`;

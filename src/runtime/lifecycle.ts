@@ -7,6 +7,7 @@ import { randomUUID } from "node:crypto";
 import type { Ice } from "../slice/index.js";
 import { ServerAdapter } from "../ice-server/index.js";
 import { Announcer, type AnnouncedKind } from "./announcer.js";
+import { metrics, trackAdapter } from "./metrics.js";
 import { proxyText } from "./iceValues.js";
 import type { ServiceContext } from "./serviceContext.js";
 import { ServiceRegistry, WARM_UP_MARGIN_MS } from "./serviceRegistry.js";
@@ -129,13 +130,15 @@ export abstract class ServiceLifecycle<Prx extends Ice.ObjectPrx> {
   /** A registry of one kind with the liveness timings derived from the announce period (spec §2). */
   protected registry<P extends Ice.ObjectPrx>(kind: string): ServiceRegistry<P> {
     const { settings, log } = this.#ctx;
-    return new ServiceRegistry<P>(kind, {
+    const registry = new ServiceRegistry<P>(kind, {
       pingTimeoutMs: settings.callTimeoutMs,
       silentAfterMs: 3 * settings.announcePeriodMs,
       // Every live instance announces within one period of our subscribing (spec §2).
       warmUpMs: settings.announcePeriodMs + WARM_UP_MARGIN_MS,
       log,
     });
+    this.onStop(metrics.registryInstances.track({ kind }, () => registry.size));
+    return registry;
   }
 
   /** Binds the named adapter; stop destroys it (closes connections, in-flight calls finish). */
@@ -151,6 +154,7 @@ export abstract class ServiceLifecycle<Prx extends Ice.ObjectPrx> {
     });
     this.#adapters.push(server);
     this.onStop(() => server.destroy());
+    this.onStop(trackAdapter(adapterName, () => server.stats()));
     return server;
   }
 

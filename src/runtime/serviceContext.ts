@@ -10,6 +10,7 @@ import { resolveDatabase, type DatabaseChoice } from "./database.js";
 import { EventGate, EventSigner } from "./eventSignature.js";
 import { ensureSecret } from "./secret.js";
 import { Topics } from "./topics.js";
+import { metrics } from "./metrics.js";
 import type { Logger } from "./logger.js";
 
 export interface CommonSettings {
@@ -58,7 +59,11 @@ export function createServiceContext(communicator: Ice.Communicator, props: Ice.
   const gate = new EventGate(signer, {
     allowUnsigned: settings.allowUnsigned,
     maxSkewSeconds: settings.maxSkewSeconds,
-    onDrop: (topic, operation, reason) => log.warn({ topic, operation, reason }, "event dropped"),
+    onDrop: (topic, operation, reason) => {
+      metrics.eventsDropped.inc({ topic, reason });
+      log.warn({ topic, operation, reason }, "event dropped");
+    },
+    onAccept: (topic) => metrics.eventsReceived.inc({ topic }),
   });
   const topics = Topics.fromProxy(communicator, settings.topicManagerProxy, log);
   return { communicator, props, log, settings, secret, signer, gate, topics };

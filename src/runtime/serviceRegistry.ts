@@ -12,6 +12,10 @@ import { EventEmitter } from "node:events";
 import { Ice } from "../slice/index.js";
 import { callDroppingStuckConnection } from "./staleConnection.js";
 import type { Logger } from "./logger.js";
+import { metrics } from "./metrics.js";
+
+/** Why an instance left a registry (the iceflix_registry_removals_total cause label). */
+export type RemovalCause = "replaced" | "not_answering" | "removed";
 
 export interface RegisteredInstance<P> {
   readonly id: string;
@@ -86,7 +90,7 @@ export class ServiceRegistry<P extends Ice.ObjectPrx> extends EventEmitter<Regis
     // process slot, and pings to it would wrongly succeed.
     const text = proxy.toString();
     for (const other of [...this.#instances.values()]) {
-      if (other.proxy.toString() === text) this.remove(other.id, `replaced by ${id} on the same endpoint`);
+      if (other.proxy.toString() === text) this.remove(other.id, `replaced by ${id} on the same endpoint`, "replaced");
     }
     for (const [lostId, lost] of this.#lost) if (lost.proxy.toString() === text) this.#lost.delete(lostId);
     const entry = { id, proxy, lastSeen: now, healthy: true };
@@ -96,10 +100,11 @@ export class ServiceRegistry<P extends Ice.ObjectPrx> extends EventEmitter<Regis
     return true;
   }
 
-  remove(id: string, reason = "removed"): void {
+  remove(id: string, reason = "removed", cause: RemovalCause = "removed"): void {
     const entry = this.#instances.get(id);
     if (!entry) return;
     this.#instances.delete(id);
+    metrics.registryRemovals.inc({ kind: this.kind, cause });
     this.#options.log.warn({ kind: this.kind, id, reason }, "instance removed");
     this.emit("removed", { ...entry }, reason);
   }
@@ -108,7 +113,7 @@ export class ServiceRegistry<P extends Ice.ObjectPrx> extends EventEmitter<Regis
   removeUnanswering(id: string, reason: string, now = Date.now()): void {
     const entry = this.#instances.get(id);
     if (!entry) return;
-    this.remove(id, reason);
+    this.remove(id, reason, "not_answering");
     this.#lost.set(id, { proxy: entry.proxy, lostAt: now });
   }
 

@@ -6,6 +6,7 @@
  * StorageHealth logs one line when a store starts failing and one when it works again, instead of
  * a stack per call. Used by the catalog DB, the users DB (and its CLI) and the hash cache.
  */
+import { metrics } from "./metrics.js";
 import { accessSync, constants, existsSync, statfsSync } from "node:fs";
 import { dirname } from "node:path";
 import { IceFlixExt } from "../slice/index.js";
@@ -136,7 +137,9 @@ export class StorageHealth {
     return this.#failing;
   }
 
+  /** Counted every time; logged once per condition. */
   failed(fault: StorageFault): void {
+    metrics.storeErrors.inc({ store: this.what, condition: fault.condition });
     if (this.#failing === fault.condition) return;
     this.#failing = fault.condition;
     this.log?.error(

@@ -3,6 +3,7 @@
  * subscriptions that are idempotent, re-established after a broker restart, and removed on
  * shutdown.
  */
+import { metrics } from "./metrics.js";
 import { Ice, IceStorm } from "../slice/index.js";
 import type { Logger } from "./logger.js";
 import type { EventArg } from "./eventSignature.js";
@@ -94,6 +95,7 @@ export class TopicPublisher<P extends Ice.ObjectPrx> {
       this.log.debug({ topic: this.topicName, error: String(first) }, "publish failed, re-resolving publisher");
       await send(await this.#resolve());
     }
+    metrics.eventsPublished.inc({ topic: this.topicName });
   }
 
   /**

@@ -67,12 +67,23 @@ describe("iceflix grid up/status/down (real IceGrid)", () => {
     await res.release();
   });
 
+  test("grid up writes every server's metrics URL, and each answers", async () => {
+    // The 4 services of the 3 nodes, on free ports, read from the servers' output.
+    const urls = readFileSync(join(data, "metrics.urls"), "utf8").trim().split("\n");
+    assert.equal(urls.length, 12, urls.join(" "));
+    for (const u of urls) {
+      assert.match(u, /^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+      assert.match(await (await fetch(u, { signal: AbortSignal.timeout(5000) })).text(), /^iceflix_dispatch_total\{/m);
+    }
+  });
+
   test("grid up writes a direct Main proxy, the locator and the TopicManager", () => {
     console.log(`# grid up --detach (3 nodes, demo media made) took ${upSeconds.toFixed(1)} s`);
     const main = readFileSync(join(data, "main.proxy"), "utf8").trim();
     assert.match(main, /^Main(:tcp -h 127\.0\.0\.1 -p \d+ -t \d+){3}$/);
     assert.match(readFileSync(join(data, "locator.proxy"), "utf8").trim(), /^IceGrid\/Locator:tcp -h 127\.0\.0\.1 -p \d+$/);
     assert.equal(readFileSync(join(data, "topicmanager.proxy"), "utf8").trim(), "IceFlix.IceStorm/TopicManager");
+
   });
 
   test("a client with only main.proxy logs in and searches through Main", async () => {

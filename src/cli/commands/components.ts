@@ -22,6 +22,8 @@ export interface StartedComponent {
   spec: ComponentSpec;
   child: SupervisedChild;
   proxy: string;
+  /** Its IceFlix.Metrics.Endpoint URL, when it serves one. */
+  metrics?: string;
 }
 
 export class ComponentStartError extends Error {
@@ -30,8 +32,8 @@ export class ComponentStartError extends Error {
 
 export async function startComponent(spec: ComponentSpec, logsDir: string, log: Logger, timeoutMs = 30_000): Promise<StartedComponent> {
   const logFile = join(logsDir, `${spec.name}.log`);
-  let onReady: (proxy: string) => void = () => {};
-  const ready = new Promise<string>((resolve) => (onReady = resolve));
+  let onReady: (ready: { proxy: string; metrics?: string }) => void = () => {};
+  const ready = new Promise<{ proxy: string; metrics?: string }>((resolve) => (onReady = resolve));
   const child = SupervisedChild.spawn({
     name: spec.name,
     command: process.execPath,
@@ -41,8 +43,10 @@ export async function startComponent(spec: ComponentSpec, logsDir: string, log: 
     onStdoutLine: (line) => {
       if (!line.startsWith("{")) return;
       try {
-        const msg = JSON.parse(line) as { event?: string; proxy?: string };
-        if (msg.event === "ready" && typeof msg.proxy === "string") onReady(msg.proxy);
+        const msg = JSON.parse(line) as { event?: string; proxy?: string; metrics?: string };
+        if (msg.event === "ready" && typeof msg.proxy === "string") {
+          onReady({ proxy: msg.proxy, ...(typeof msg.metrics === "string" ? { metrics: msg.metrics } : {}) });
+        }
       } catch {
         // Not ours.
       }
@@ -53,13 +57,13 @@ export async function startComponent(spec: ComponentSpec, logsDir: string, log: 
     child.exited.then((exit) => `exited during start-up (code ${exit.code}, signal ${exit.signal})`),
     new Promise<string>((resolve) => (timer = setTimeout(() => resolve(`not ready after ${timeoutMs} ms`), timeoutMs))),
   ]);
-  const outcome = await Promise.race([ready.then((proxy) => ({ proxy })), failed.then((why) => ({ why }))]);
+  const outcome = await Promise.race([ready, failed.then((why) => ({ why }))]);
   clearTimeout(timer);
   if ("why" in outcome) {
     await child.stop(2000);
     throw new ComponentStartError(`${spec.name} ${outcome.why}: ${lastLines(logFile, 5)}`);
   }
-  return { spec, child, proxy: outcome.proxy };
+  return { spec, child, ...outcome };
 }
 
 /** The last n non-empty lines of a log file, for error messages (messages of JSON lines only). */

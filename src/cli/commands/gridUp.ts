@@ -13,6 +13,7 @@ import { ensureSecret } from "../../runtime/secret.js";
 import { databaseChoice, recordDatabaseUrl } from "../../runtime/database.js";
 import { gridPaths, readGridState, removeGridFiles, runningGridPid, writeGridState, type GridPaths } from "../../grid/gridFiles.js";
 import { LocalGrid } from "../../grid/localGrid.js";
+import { writeGridMetricsUrls } from "../../grid/gridMetricsUrls.js";
 import { TOPIC_MANAGER_IDENTITY } from "../../grid/gridReadiness.js";
 import { DEMO_USER, ensureDemoMedia } from "../demoMedia.js";
 import { ICEFLIX_BIN, lastLines } from "./components.js";
@@ -82,6 +83,7 @@ export async function gridUp(options: GridUpOptions): Promise<number> {
   writeFileSync(paths.mainProxy, mainProxy + "\n");
   writeFileSync(paths.locatorProxy, grid.locator + "\n");
   writeFileSync(paths.topicManagerProxy, TOPIC_MANAGER_IDENTITY + "\n");
+  await writeGridMetricsUrls(paths.metricsUrls, grid.nodeNames.map((n) => join(paths.grid, n)));
   writeGridState(paths, { state: "ready", pid: process.pid, locator: grid.locator, nodes: grid.nodeNames });
   say(
     [
@@ -89,6 +91,7 @@ export async function gridUp(options: GridUpOptions): Promise<number> {
       `  Main (direct): ${mainProxy}`,
       `  Locator: ${grid.locator}   (--Ice.Default.Locator=…; then "Main" resolves)`,
       `  Proxies: ${paths.mainProxy}, ${paths.locatorProxy}, ${paths.topicManagerProxy}`,
+      `  Metrics: ${paths.metricsUrls}`,
       `  Servers' output: ${join(paths.grid, "<node>", "output")}`,
       `  Connect: bin/iceflix client --data ${paths.root}`,
       ...(demo ? [`  Demo user: ${DEMO_USER.name} / password ${DEMO_USER.password}`] : []),

@@ -1,7 +1,8 @@
 /**
  * `iceflix up`: the whole system from one command (spec §1): broker, then N of each service.
  * Supervises its components: one that dies is restarted; SIGINT/SIGTERM stops them all in reverse
- * order. Writes `<data>/main.proxy` (every Main endpoint on one line) and `<data>/up.pid`.
+ * order. Writes `<data>/main.proxy` (every Main endpoint on one line), `<data>/up.pid` and
+ * `<data>/metrics.urls` (each service's IceFlix.Metrics.Endpoint URL, one per line).
  */
 import { spawn } from "node:child_process";
 import { existsSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -16,6 +17,7 @@ import { dataPaths, ensureDataDir, runningUpPid, type DataPaths } from "../../co
 import { ensureSecret } from "../../runtime/secret.js";
 import type { Ports } from "../../runtime/config.js";
 import { DEMO_USER, ensureDemoMedia, ensureDemoUser } from "../demoMedia.js";
+import { METRICS_ENDPOINT_PROP, metricsPort } from "../../runtime/metricsEndpoint.js";
 import { ICEFLIX_BIN, lastLines, startComponent, type ComponentSpec, type StartedComponent } from "./components.js";
 
 /** The services `up` starts after the broker, in order, each `--replicas` times. */
@@ -97,6 +99,8 @@ export async function up(options: UpOptions): Promise<number> {
           name: i === 0 ? service.kind : `${service.kind}-${i + 1}`,
           kind: service.kind,
           args: [
+            // First, so a --IceFlix.Metrics.Endpoint= of the user's (e.g. empty: off) wins.
+            `--${METRICS_ENDPOINT_PROP}=127.0.0.1:${i === 0 ? metricsPort(ports[service.port]) : 0}`,
             ...withBroker,
             `--${service.adapter}.Endpoints=tcp -h 127.0.0.1 -p ${port}`,
             ...(service.kind === "streaming" ? ["--media", mediaDir] : []),
@@ -110,6 +114,7 @@ export async function up(options: UpOptions): Promise<number> {
     throw new CliError(`IceFlix failed to start: ${(e as Error).message}`, EXIT.error, { cause: e });
   }
   const mainProxy = supervisor.writeMainProxy();
+  supervisor.writeMetricsUrls();
   supervisor.writeState("ready");
   process.stdout.write(
     [
@@ -117,6 +122,7 @@ export async function up(options: UpOptions): Promise<number> {
       `  Main: ${mainProxy}`,
       `  (also in ${paths.mainProxy})`,
       `  Logs: ${paths.logs}`,
+      `  Metrics: ${paths.metricsUrls}`,
       `  Connect: bin/iceflix client --data ${paths.root}`,
       ...(demo ? [`  Demo user: ${DEMO_USER.name} / password ${DEMO_USER.password}`] : []),
       `  Stop: Ctrl+C, or bin/iceflix down --data ${paths.root}`,
@@ -137,7 +143,7 @@ function deploymentDatabase(options: UpOptions): DatabaseChoice {
 }
 
 function cleanup(paths: DataPaths): void {
-  for (const f of [paths.upPid, paths.mainProxy, paths.upState]) rmSync(f, { force: true });
+  for (const f of [paths.upPid, paths.mainProxy, paths.upState, paths.metricsUrls]) rmSync(f, { force: true });
 }
 
 /** Re-runs `up` in the background and returns once it is ready (or failed). */
@@ -203,6 +209,7 @@ class Supervisor {
         const next = await startComponent(c.spec, this.paths.logs, this.log);
         this.#components[this.#components.indexOf(c)] = next;
         if (c.spec.kind === "main") this.writeMainProxy();
+        this.writeMetricsUrls(); // a replica's endpoint (port 0) moves
         this.log.info({ component: c.spec.name, pid: next.child.pid }, "component restarted");
         watch(next);
       } catch (e) {
@@ -236,8 +243,13 @@ class Supervisor {
     return line;
   }
 
+  writeMetricsUrls(): void {
+    const urls = this.#components.flatMap((c) => (c.metrics ? [c.metrics] : []));
+    writeFileSync(this.paths.metricsUrls, urls.map((u) => `${u}\n`).join(""));
+  }
+
   writeState(state: string): void {
-    const components = this.#components.map((c) => ({ name: c.spec.name, kind: c.spec.kind, pid: c.child.pid, proxy: c.proxy }));
+    const components = this.#components.map((c) => ({ name: c.spec.name, kind: c.spec.kind, pid: c.child.pid, proxy: c.proxy, metrics: c.metrics }));
     writeFileSync(this.paths.upState, JSON.stringify({ state, pid: process.pid, components }, null, 2) + "\n");
   }
 

@@ -19,6 +19,7 @@ import { MAX_TOKEN_BYTES, TokenCodec } from "./tokens.js";
 import { isValidUserName, type UserStore } from "./userStore.js";
 import { openUserStore } from "./userStores.js";
 import { postgresBoundsFor } from "../../runtime/postgres.js";
+import { metrics } from "../../runtime/metrics.js";
 
 export const AUTHENTICATOR_ADAPTER = "AuthenticatorAdapter";
 /** How often expiry and users-DB changes are checked: revocations go out within this of the event. */
@@ -83,6 +84,7 @@ export class AuthenticatorService extends ServiceLifecycle<IceFlix.Authenticator
     }
     const { token, claims } = this.#codec.issue(user, this.#lifetimeMs);
     this.#tokens.remember(token, claims);
+    metrics.tokensIssued.inc();
     return token;
   }
 
@@ -127,7 +129,8 @@ export class AuthenticatorService extends ServiceLifecycle<IceFlix.Authenticator
     }
   }
 
-  #publishRevoke(token: string, reason: string): void {
+  #publishRevoke(token: string, reason: "expired" | "user changed"): void {
+    metrics.tokensRevoked.inc({ reason: reason.replace(" ", "_") });
     this.#ctx.log.info({ reason }, "publishing token revocation");
     this.#revocations
       .publishSigned(this.#ctx.signer, "revoke", [token], (pub, ctx) => pub.revoke(token, ctx))

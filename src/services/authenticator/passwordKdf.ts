@@ -3,6 +3,7 @@
  * itself. Parameters are stored with each record so they can be raised later without breaking
  * existing users.
  */
+import { metrics } from "../../runtime/metrics.js";
 import { randomBytes, scrypt, timingSafeEqual } from "node:crypto";
 import { KdfLimiter } from "./kdfLimiter.js";
 
@@ -28,6 +29,7 @@ export function decodeParams(text: string): KdfParams {
 
 /** Process-wide, like the thread pool it protects: every derivation of this process goes through it. */
 export const kdfLimiter = new KdfLimiter();
+metrics.kdfQueued.track({}, () => kdfLimiter.queued);
 
 /** One derivation, queued behind the limiter (KdfBusyError when it is saturated). */
 export function deriveCredential(passwordHash: string, salt: Buffer, params: KdfParams): Promise<Buffer> {

@@ -72,6 +72,16 @@ export class CatalogDb {
     return this.#index.size;
   }
 
+  /** The index's search keys (not polled: a scrape must not touch the store). */
+  get indexKeys(): number {
+    return this.#index.keys;
+  }
+
+  /** The titles indexed now (not polled, as indexKeys). */
+  get indexedTitles(): number {
+    return this.#index.size;
+  }
+
   has(id: string): boolean {
     this.#poll();
     return this.#index.has(id);

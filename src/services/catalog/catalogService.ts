@@ -4,6 +4,7 @@
  * and announces itself as "catalog". When it learns a provider it did not know it asks it to
  * reannounceMedia(), so a restarted catalog relearns every media without help.
  */
+import { metrics } from "../../runtime/metrics.js";
 import { Ice, IceFlix } from "../../slice/index.js";
 import { sweepRegistries } from "../../runtime/periodicTask.js";
 import { TOPIC_SERVICE_AVAILABILITY } from "../../runtime/announcer.js";
@@ -74,6 +75,8 @@ export class CatalogService extends ServiceLifecycle<IceFlix.MediaCatalogPrx> {
     });
     const db = await CatalogDb.open(store, { maxResults: this.options.maxResults, log: ctx.log });
     this.onStop(() => db.close());
+    this.onStop(metrics.catalogTitles.track({}, () => db.indexedTitles));
+    this.onStop(metrics.catalogIndexKeys.track({}, () => db.indexKeys));
     // Registered before the adapter so that it runs after it: no event arrives any more.
     this.onStop(() => {
       this.providers.off("added", this.#onProviderAdded);

@@ -81,6 +81,10 @@ class Postings<K> {
     return this.#lists.get(key) ?? EMPTY;
   }
 
+  get keys(): number {
+    return this.#lists.size;
+  }
+
   clear(): void {
     this.#lists.clear();
   }
@@ -111,6 +115,11 @@ export class TitleIndex {
 
   get size(): number {
     return this.#byId.size;
+  }
+
+  /** Search keys held (1-/2-grams, exact names, tags): what the index costs in memory. */
+  get keys(): number {
+    return this.#grams.keys + this.#exact.keys + this.#tags.keys;
   }
 
   has(id: string): boolean {

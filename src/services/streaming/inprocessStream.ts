@@ -12,6 +12,7 @@
  * (ICMP port unreachable) only makes this stream's sends fail; packets are dropped rather than
  * queued without bound when the socket cannot keep up.
  */
+import { metrics } from "../../runtime/metrics.js";
 import { randomInt } from "node:crypto";
 import dgram from "node:dgram";
 import type { FileHandle } from "node:fs/promises";
@@ -133,6 +134,7 @@ export class InProcessStream implements RtpStream, PacedTask {
       }
       this.socket.send(packet);
       this.counts.sent++;
+      metrics.streamSentBytes.inc(packet.length);
     }
     this.#clock0 ??= now - this.#ms(table.dts[0]!, table.dts[i]!);
     this.#next = i + 1;

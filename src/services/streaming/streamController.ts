@@ -23,6 +23,7 @@
  *   again, which answers WrongMediaId while the file is not the media any more) and the sync topic
  *   destroyed. Nothing depends on the caller's Ice connection staying open.
  */
+import { metrics } from "../../runtime/metrics.js";
 import { randomUUID } from "node:crypto";
 import type { FileHandle } from "node:fs/promises";
 import { Ice, IceFlix, IceFlixExt } from "../../slice/index.js";
@@ -226,7 +227,12 @@ export class StreamControllerI extends IceFlix.StreamController {
         playingSince: Date.now(),
         durationS: probe.durationS,
       };
-      void pipeline.finished.then((end) => this.#onPipelineEnd(stream, end));
+      metrics.streamStarts.inc({ plan: plan.kind, via });
+      metrics.streamsActive.inc();
+      void pipeline.finished.then((end) => {
+        metrics.streamsActive.dec();
+        return this.#onPipelineEnd(stream, end);
+      });
       if (!this.#destroyed) this.#fileCheckTimer = setInterval(() => void this.#checkFile(stream), FILE_CHECK_MS).unref();
       this.#log.info(
         { user: this.#owner.user, plan: plan.kind, via, codec: probe.video?.codec, durationS: probe.durationS, port: route.destination.port, pid: pipeline.pid, ms: Date.now() - startedAt },
