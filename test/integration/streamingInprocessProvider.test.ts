@@ -3,7 +3,8 @@
  * real Authenticator and a Node client on the npm `ice` runtime: H.264 in MP4 is streamed by the
  * provider itself (no gst-launch), with the avcC's parameter sets in the SDP; ffmpeg plays it;
  * the media's end and stop() destroy the controller as on the gst path; 20 concurrent streams all
- * deliver; a file cut short mid-stream (the controller's file watch) or damaged at rest ends its
+ * deliver; a file deleted mid-stream plays to its end (the opened descriptor) and is withdrawn; a
+ * file cut short mid-stream (the controller's file watch) or damaged at rest ends its
  * stream with one "stream ended early" line and the provider serves on; VP8 is still transcoded
  * by gst-launch. Every wait polls a condition until a deadline.
  */
@@ -11,7 +12,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
-import { readFileSync, statSync, truncateSync, utimesSync, writeFileSync } from "node:fs";
+import { readFileSync, statSync, truncateSync, unlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -101,6 +102,7 @@ before(async () => {
     clip(3, join(mediaDir, "short.mp4")),
     clip(20, join(mediaDir, "long.mp4")),
     clip(20, join(mediaDir, "truncated.mp4"), ["-metadata", "title=truncated"]), // its own content, so its own id
+    clip(3, join(mediaDir, "deleted.mp4"), ["-metadata", "title=deleted"]),
     clip(6, join(work, "damaged.mp4"), ["-movflags", "+faststart"]),
     ffmpeg(["-f", "lavfi", "-i", "testsrc=size=160x120:rate=25", "-t", "4", "-c:v", "libvpx", "-deadline", "realtime", "-b:v", "200k", join(mediaDir, "vp8.webm")]),
   ]);
@@ -111,7 +113,7 @@ before(async () => {
   damaged.fill(0xff, table.offsets[10]!, table.offsets[10]! + 4);
   writeFileSync(join(mediaDir, "damaged.mp4"), damaged);
   const past = Date.now() / 1000 - 60;
-  for (const name of ["short.mp4", "long.mp4", "truncated.mp4", "damaged.mp4", "vp8.webm"]) {
+  for (const name of ["short.mp4", "long.mp4", "truncated.mp4", "deleted.mp4", "damaged.mp4", "vp8.webm"]) {
     utimesSync(join(mediaDir, name), past, past);
     ids[name] = createHash("sha256").update(readFileSync(join(mediaDir, name))).digest("hex");
   }
@@ -188,6 +190,20 @@ describe("a StreamProvider passing H.264 through in-process", { timeout: 120_000
     const counts = rtps.map((r) => r.packets);
     await waitFor("every stream to go on delivering", () => rtps.map((r, i) => r.packets - counts[i]!), (d) => d.every((x) => x >= 10), 5000);
     await Promise.all(controllers.map((c) => c.stop()));
+  });
+
+  test("deleted mid-stream: the stream plays to its end from the opened file; the media is withdrawn", async () => {
+    const id = ids["deleted.mp4"]!;
+    const rtp = await counter();
+    const { controller } = await play(id, rtp.port);
+    assert.ok((await rtp.firstPacket(5000)) !== undefined, "packets arrive");
+    unlinkSync(join(mediaDir, "deleted.mp4"));
+    await waitFor("isAvailable to turn false", () => providerPrx().isAvailable(id), (a) => a === false, 5000);
+    const key = keyOf(controller);
+    await waitFor("the media's end to destroy the controller", () => controllerLines(key, "stream controller destroyed"), (l) => l.length > 0, 10_000);
+    assert.equal(controllerLines(key, "stream controller destroyed")[0]!.reason, "the media ended", "played to its end, not cut");
+    assert.ok(rtp.lastAt! - rtp.firstAt! >= 2500, `the whole 3 s clip was sent (${rtp.lastAt! - rtp.firstAt!} ms)`);
+    assert.deepEqual(controllerLines(key, "stream ended early"), []);
   });
 
   test("cut short mid-stream (the file watch) or damaged at rest: one 'stream ended early' line each, and the provider serves on", async () => {

@@ -1,7 +1,9 @@
 /**
  * A media file that goes missing or changes while it is streamed (spec §5, §6; README
  * "Reliability"), with real IceStorm, the real Authenticator, StreamProviders and a MediaCatalog,
- * real gst-launch pipelines and a Node client on the npm `ice` runtime:
+ * real gst-launch pipelines (IceFlix.Stream.Passthrough=gst: one per stream, whose process and open
+ * file show; the in-process path's faults: streamingInprocessProvider.test.ts) and a Node client
+ * on the npm `ice` runtime:
  * - deleted (unlinked) mid-stream: the pipeline holds the inode and plays to the end; the provider
  *   withdraws the media (isAvailable false, getStream WrongMediaId) with no warning or error;
  * - truncated, or overwritten with garbage, mid-stream: the stream stops at once, with one
@@ -178,7 +180,7 @@ before(async () => {
   token = await IceFlix.AuthenticatorPrx.uncheckedCast(communicator.stringToProxy(auth.ready.proxy)).refreshAuthorization(USER, sha256hex(PASSWORD));
 
   // One stream at a time: whether an ended stream frees its slot shows.
-  provider = await startProvider(dataDir, mediaDir, logFile, ["--IceFlix.Stream.MaxConcurrent=1"]);
+  provider = await startProvider(dataDir, mediaDir, logFile, ["--IceFlix.Stream.MaxConcurrent=1", "--IceFlix.Stream.Passthrough=gst"]);
   await untilStreamable(provider.ready.proxy, ids["other.mp4"]!);
   await waitFor("every file to be served", () => Promise.all(Object.values(ids).map((id) => providerPrx().isAvailable(id))), (r) => r.every(Boolean));
 });

@@ -1,9 +1,10 @@
 /**
  * StreamController pipelines (spec §6) end to end, with real GStreamer, ffmpeg, IceStorm and the
  * real Authenticator (3 s tokens), driven by Python clients on the original contract: ffmpeg plays
- * the returned SDP (passthrough and transcode), tokens are revoked and refreshed through the sync
- * topic, stop() / the media's end / a dead pipeline destroy the controller, and no gst-launch
- * outlives its controller or the service (SIGTERM, kill -9). Every process is stopped in after(),
+ * the returned SDP (passthrough, in-process by default, and transcode), tokens are revoked and
+ * refreshed through the sync topic, stop() / the media's end / a dead pipeline destroy the
+ * controller, and no gst-launch outlives its controller or the service (SIGTERM, kill -9; the
+ * latter with IceFlix.Stream.Passthrough=gst, one gst-launch per passthrough stream). Every process is stopped in after(),
  * also when a test fails; every wait polls a condition until a deadline.
  */
 import { after, before, describe, test } from "node:test";
@@ -101,8 +102,8 @@ async function controllerGone(proxy: string): Promise<boolean> {
 const controllerKey = (proxy: string) => /StreamController\/([0-9a-f-]{36})/.exec(proxy)![1]!;
 
 /** A StreamProvider on the test's data folder (its secret: it hears the Authenticator). */
-async function startProvider(media: string, log: string) {
-  return track(await startStreamingProvider({ topicManager: broker.proxy, data: dataDir, media, logFile: log }));
+async function startProvider(media: string, log: string, extra: string[] = []) {
+  return track(await startStreamingProvider({ topicManager: broker.proxy, data: dataDir, media, logFile: log, extra }));
 }
 
 /** Waits until `proxy` serves `id` and has learned the Authenticator (a getStream succeeds). */
@@ -192,17 +193,20 @@ after(async () => {
 });
 
 describe("StreamController pipelines (GStreamer, ffmpeg, IceStorm, Python clients)", { timeout: 150_000 }, () => {
-  test("H.264 is passed through: ffmpeg decodes the returned SDP; the media's end destroys the controller", async () => {
+  test("H.264 is passed through (in-process by default): ffmpeg decodes the returned SDP; the media's end destroys the controller", async () => {
     const port = await freeRtpPort();
     const { proxy, sdp } = await startStream(ids["short.mp4"]!, port);
     const lines = sdp.split(/\r?\n/);
-    for (const line of [`m=video ${port} RTP/AVP 96`, "a=rtpmap:96 H264/90000", "a=fmtp:96 packetization-mode=1", "c=IN IP4 127.0.0.1"]) {
+    for (const line of [`m=video ${port} RTP/AVP 96`, "a=rtpmap:96 H264/90000", "c=IN IP4 127.0.0.1"]) {
       assert.ok(lines.includes(line), `SDP has "${line}":\n${sdp}`);
     }
+    // The in-process path adds the avcC's profile-level-id and sprop-parameter-sets.
+    assert.ok(lines.some((l) => l.startsWith("a=fmtp:96 packetization-mode=1")), `SDP has packetization-mode=1:\n${sdp}`);
     const decoded = await decodeFrames(sdp, join(workDir, "short.sdp"), { frames: 25, timeoutMs: 8000 });
     assert.ok(decoded.frames > 0, `ffmpeg decoded no frame: ${JSON.stringify(decoded)}`);
     const started = (await waitFor('"stream started"', () => logLines(logFile, "stream started").filter((l) => l.controller === controllerKey(proxy)), (l) => l.length > 0, 5000))[0];
     assert.equal(started?.plan, "passthrough", JSON.stringify(started));
+    assert.equal(started?.via, "inprocess", "the default passthrough");
 
     await waitFor("the controller to go when the media ends", () => controllerGone(proxy), (gone) => gone, 10_000);
     assert.deepEqual(gstLaunchFor({ port }), [], "its gst-launch is gone");
@@ -266,15 +270,8 @@ describe("StreamController pipelines (GStreamer, ffmpeg, IceStorm, Python client
     assert.match(String(refused?.reason), /cannot be streamed: it has no video stream$/);
   });
 
-  test("stop(): no more packets, ObjectNotExistException afterwards, no gst-launch left", async () => {
-    const rtp = await counter();
-    const { proxy } = await startStream(ids["long.mp4"]!, rtp.port);
-    assert.ok((await rtp.firstPacket(5000)) !== undefined, "packets arrive");
-    const [gst] = gstLaunchFor({ port: rtp.port });
-    assert.ok(gst, "a gst-launch sends the stream");
-    assert.ok(gst.files.includes(join(mediaDir, "long.mp4")), `it reads the media file: ${JSON.stringify(gst.files)}`);
-    assert.ok(!gst.args.some((a) => a.includes(mediaDir)), "no file name in the pipeline description");
-
+  /** stop(): no more packets, ObjectNotExistException afterwards. */
+  async function stopsCleanly(rtp: UdpCounter, proxy: string): Promise<void> {
     assert.deepEqual(await client([{ op: "stop", proxy }]), [{ ok: null }]);
     await sleep(100); // datagrams already on their way
     const afterStop = rtp.packets;
@@ -282,13 +279,32 @@ describe("StreamController pipelines (GStreamer, ffmpeg, IceStorm, Python client
     assert.equal(rtp.packets, afterStop, "no packet after stop()");
     const r = await client([{ op: "getSyncTopic", proxy }, { op: "getSDP", proxy, token: TOKEN, port: rtp.port }, { op: "stop", proxy }]);
     for (const x of r) assert.equal(errorOf(x).type, "ObjectNotExistException");
+  }
+
+  test("stop() of an in-process passthrough: no more packets, ObjectNotExistException afterwards, no gst-launch ever", async () => {
+    const rtp = await counter();
+    const { proxy } = await startStream(ids["long.mp4"]!, rtp.port);
+    assert.ok((await rtp.firstPacket(5000)) !== undefined, "packets arrive");
+    assert.deepEqual(gstLaunchFor({ port: rtp.port }), [], "the provider sends the stream itself");
+    await stopsCleanly(rtp, proxy);
+  });
+
+  test("stop() of a pipeline (a transcode): no more packets, ObjectNotExistException afterwards, no gst-launch left", async () => {
+    const rtp = await counter();
+    const { proxy } = await startStream(ids["vp8.webm"]!, rtp.port);
+    assert.ok((await rtp.firstPacket(8000)) !== undefined, "packets arrive");
+    const [gst] = gstLaunchFor({ port: rtp.port });
+    assert.ok(gst, "a gst-launch sends the stream");
+    assert.ok(gst.files.includes(join(mediaDir, "vp8.webm")), `it reads the media file: ${JSON.stringify(gst.files)}`);
+    assert.ok(!gst.args.some((a) => a.includes(mediaDir)), "no file name in the pipeline description");
+    await stopsCleanly(rtp, proxy);
     assert.deepEqual(gstLaunchFor({ port: rtp.port }), []);
     assert.throws(() => process.kill(gst.pid, 0), "the pipeline process is gone");
   });
 
   test("a pipeline that dies destroys its controller", async () => {
     const rtp = await counter();
-    const { proxy } = await startStream(ids["long.mp4"]!, rtp.port);
+    const { proxy } = await startStream(ids["vp8.webm"]!, rtp.port);
     const [gst] = gstLaunchFor({ port: rtp.port });
     assert.ok(gst);
     process.kill(gst.pid, "SIGKILL");
@@ -343,14 +359,14 @@ describe("StreamController pipelines (GStreamer, ffmpeg, IceStorm, Python client
     assert.match(reasons[0] ?? "", /^not re-authenticated within 10 s/);
   });
 
-  test("no gst-launch outlives the service: SIGTERM stops them cleanly, kill -9 takes them along", async () => {
+  test("no gst-launch outlives the service (Passthrough=gst): SIGTERM stops them cleanly, kill -9 takes them along", async () => {
     const media = tmp("iceflix-pipeline-media2-");
     copyFileSync(join(mediaDir, "long.mp4"), join(media, "long.mp4"));
     utimesSync(join(media, "long.mp4"), Date.now() / 1000 - 60, Date.now() / 1000 - 60);
     const id = ids["long.mp4"]!;
 
     for (const how of ["SIGTERM", "SIGKILL"] as const) {
-      const p = await startProvider(media, join(dataDir, `streaming-${how}.log`));
+      const p = await startProvider(media, join(dataDir, `streaming-${how}.log`), ["--IceFlix.Stream.Passthrough=gst"]);
       await untilStreamable(p.ready.proxy, id);
       const rtps = [await counter(), await counter()];
       for (const rtp of rtps) await startStream(id, rtp.port, p.ready.proxy);

@@ -206,7 +206,7 @@ describe("SDP and settings", () => {
     assert.ok(plain.split("\r\n").includes("a=fmtp:96 packetization-mode=1"), "the gst path's SDP is unchanged");
   });
 
-  test("IceFlix.Stream.Passthrough: inprocess or gst (default gst); anything else is a ConfigError", () => {
+  test("IceFlix.Stream.Passthrough: inprocess or gst (default inprocess); anything else is a ConfigError", () => {
     const media = mkdtempSync(join(tmpdir(), "iceflix-passthrough-"));
     const props = (value?: string) => {
       const p = Ice.createProperties();
@@ -214,7 +214,7 @@ describe("SDP and settings", () => {
       if (value !== undefined) p.setProperty(PROP_PASSTHROUGH, value);
       return p;
     };
-    assert.equal(streamingSettings(props()).passthrough, "gst");
+    assert.equal(streamingSettings(props()).passthrough, "inprocess");
     assert.equal(streamingSettings(props("inprocess")).passthrough, "inprocess");
     assert.equal(streamingSettings(props("gst")).passthrough, "gst");
     assert.throws(() => streamingSettings(props("ffmpeg")), ConfigError);

@@ -10,11 +10,8 @@ export const PROP_MEDIA_RESCAN = "IceFlix.Media.RescanSeconds";
 export const PROP_PASSTHROUGH = "IceFlix.Stream.Passthrough";
 export const PASSTHROUGH_MODES = ["inprocess", "gst"] as const;
 export type PassthroughMode = (typeof PASSTHROUGH_MODES)[number];
-/**
- * gst until the streaming integration tests, which look at each passthrough's gst-launch
- * process, also cover the in-process path (docs/streaming-inprocess.md).
- */
-export const DEFAULT_PASSTHROUGH: PassthroughMode = "gst";
+/** In-process: no child process per viewer; `gst` keeps the old path (docs/streaming.md). */
+export const DEFAULT_PASSTHROUGH: PassthroughMode = "inprocess";
 
 export interface StreamingSettings {
   /** Absolute path of the media folder. */
