@@ -261,12 +261,17 @@ export function createIncomingConnection(
   // Write coalescing: while more request bytes wait to be parsed (a pipelined burst), cork the
   // socket at the first reply and uncork on the next turn, so the burst's replies leave in one
   // writev instead of one syscall each (a profile under load showed ~half the server's time in
-  // per-reply writes). A lone request is written at once: no latency added.
+  // per-reply writes). Otherwise the socket is uncorked by process.nextTick, which runs once
+  // the current task and all its promise jobs are done: the replies of async dispatches that
+  // one event released (getTiles waiting on one shared isAvailable) leave together, and a lone
+  // reply leaves at the end of the same task.
   const write = fastPaths ? pooledWrite(transceiver) : transceiver.write.bind(transceiver);
+  const uncork = () => socket.uncork();
   transceiver.write = (byteBuffer: unknown) => {
-    if (socket.writableCorked === 0 && transceiver._readBuffers.length > 0 && !socket.destroyed) {
+    if (socket.writableCorked === 0 && !socket.destroyed) {
       socket.cork();
-      setImmediate(() => socket.uncork());
+      if (transceiver._readBuffers.length > 0) setImmediate(uncork);
+      else process.nextTick(uncork);
     }
     return write(byteBuffer);
   };
