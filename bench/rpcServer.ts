@@ -4,7 +4,11 @@
  *   "auth"    Authenticator: isAuthorized(t) = lookup of t in a Map of 1000 tokens ("token-0" …
  *             "token-999"); refreshAuthorization raises Unauthorized.
  *   "catalog" MediaCatalog: getTilesByName(name, exact) = the ids of bench/data/titles.tsv whose
- *             lower-cased name equals (exact) or contains the lower-cased name, in file order.
+ *             lower-cased name equals (exact) or contains the lower-cased name, in file order;
+ *             getTile(id) = Media{id, a fixed provider proxy, {name, []}} for an id of the file
+ *             (a Map lookup), else WrongMediaId.
+ *   "main"    Main: getAuthenticator / getCatalogService = the proxies of "auth" / "catalog".
+ * (getTile and Main are the baselines of bench/services.ts only; the C++ and Python servers lack them.)
  *
  *   node dist/bench/rpcServer.js --titles FILE [--experiment baseline] [--Prop=value ...]
  *
@@ -35,13 +39,14 @@ import { startMetricsEndpoint } from "../src/runtime/metricsEndpoint.js";
 
 const BENCH_TOKENS = 1000;
 
-function loadTitles(file: string): Array<{ id: string; folded: string }> {
+function loadTitles(file: string): Array<{ id: string; name: string; folded: string }> {
   return readFileSync(file, "ascii")
     .split("\n")
     .filter((line) => line !== "" && !line.startsWith("#") && line.includes("\t"))
     .map((line) => {
       const tab = line.indexOf("\t");
-      return { id: line.slice(0, tab), folded: line.slice(tab + 1).toLowerCase() };
+      const name = line.slice(tab + 1);
+      return { id: line.slice(0, tab), name, folded: name.toLowerCase() };
     });
 }
 
@@ -60,11 +65,18 @@ class AuthI extends IceFlix.Authenticator {
 }
 
 class CatalogI extends IceFlix.MediaCatalog {
-  constructor(private readonly titles: ReadonlyArray<{ id: string; folded: string }>) {
+  readonly #byId: Map<string, string>;
+  constructor(
+    private readonly titles: ReadonlyArray<{ id: string; name: string; folded: string }>,
+    private readonly provider: IceFlix.StreamProviderPrx,
+  ) {
     super();
+    this.#byId = new Map(titles.map((t) => [t.id, t.name]));
   }
   getTile(id: string): IceFlix.Media {
-    throw new IceFlix.WrongMediaId(id);
+    const name = this.#byId.get(id);
+    if (name === undefined) throw new IceFlix.WrongMediaId(id);
+    return new IceFlix.Media(id, this.provider, new IceFlix.MediaInfo(name, []));
   }
   getTilesByName(name: string, exact: boolean): string[] {
     const q = name.toLowerCase();
@@ -83,6 +95,21 @@ class CatalogI extends IceFlix.MediaCatalog {
   }
   removeTags(): void {
     throw new IceFlix.Unauthorized();
+  }
+}
+
+class MainI extends IceFlix.Main {
+  constructor(
+    private readonly auth: IceFlix.AuthenticatorPrx,
+    private readonly catalog: IceFlix.MediaCatalogPrx,
+  ) {
+    super();
+  }
+  getAuthenticator(): IceFlix.AuthenticatorPrx {
+    return this.auth;
+  }
+  getCatalogService(): IceFlix.MediaCatalogPrx {
+    return this.catalog;
   }
 }
 
@@ -115,8 +142,10 @@ async function run(): Promise<void> {
   if (observed) observeRequests({ metrics: observed !== "trace", logRequests: false, log });
   const metricsEndpoint = observed === "metrics" ? await startMetricsEndpoint("127.0.0.1:0", log) : undefined;
   const server = await ServerAdapter.create(communicator, "BenchAdapter");
-  server.add(new AuthI(), "auth");
-  server.add(new CatalogI(titles), "catalog");
+  const auth = IceFlix.AuthenticatorPrx.uncheckedCast(server.add(new AuthI(), "auth"));
+  const provider = IceFlix.StreamProviderPrx.uncheckedCast(communicator.stringToProxy(`provider:${server.publishedEndpoints}`));
+  const catalog = IceFlix.MediaCatalogPrx.uncheckedCast(server.add(new CatalogI(titles, provider), "catalog"));
+  server.add(new MainI(auth, catalog), "main");
   process.stdout.write(JSON.stringify({ event: "ready", endpoints: server.publishedEndpoints, pid: process.pid }) + "\n");
   let stopping = false;
   const stop = async () => {

@@ -18,6 +18,7 @@
  *   stream          4.+5. bench/streamStart.ts  stream start and concurrent streams (hook, see bench/README.md)
  *   footprint       6. bench/footprint.ts       start-up time and idle RSS per service
  *   store           7. bench/storeBench.ts      edits/s and search per store, cross-replica visibility (PostgreSQL)
+ *   services        8. bench/services.ts        real auth/catalog/main vs the minimal servant (isAuthorized, getTilesByName, getTile, getAuthenticator)
  *
  * Every process is stopped at the end, also on error or Ctrl-C: each script stops its own; the
  * runner then kills anything still carrying this run's ICEFLIX_BENCH_RUN marker.
@@ -100,6 +101,13 @@ const STEPS: Step[] = [
     id: "footprint",
     title: "6. Footprint (start-up time and idle RSS per service)",
     script: "footprint.js",
+    args: (q) => (q ? ["--quick"] : []),
+    timeoutSeconds: (q) => (q ? 180 : 600),
+  },
+  {
+    id: "services",
+    title: "8. Real services vs the minimal servant (C++ load client, issue 19)",
+    script: "services.js",
     args: (q) => (q ? ["--quick"] : []),
     timeoutSeconds: (q) => (q ? 180 : 600),
   },

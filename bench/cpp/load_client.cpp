@@ -2,12 +2,14 @@
 // (C++11 mapping) client that keeps many asynchronous twoway calls in flight over several
 // connections, and measures calls/s and per-call latency in a fixed window.
 //
-//   load_client --proxy PRX --op isAuthorized|getTilesByName|refreshAuthorization
+//   load_client --proxy PRX --op isAuthorized|getTilesByName|getTile|getAuthenticator|refreshAuthorization
 //               [--arg A] [--arg2 B] [--exact 0|1] [--connections 4] [--inflight 16]
 //               [--seconds 5] [--warmup 1] [--Ice.Prop=value ...]
 //
 //   isAuthorized          --arg TOKEN
 //   getTilesByName        --arg NAME --exact 0|1
+//   getTile               --arg MEDIA_ID (every reply's id must be MEDIA_ID)
+//   getAuthenticator      (Main; every reply must be a proxy)
 //   refreshAuthorization  --arg USER[,USER...] (call i uses user i mod n) --arg2 PASSWORD_HASH
 //
 // `--connections` separate connections (ice_connectionId), `--inflight` calls in flight on each:
@@ -71,7 +73,7 @@ void emit(const std::string& line) {
   std::cout << line << std::endl;  // endl flushes: the runner samples CPU when it reads these lines
 }
 
-enum class Op { IsAuthorized, GetTilesByName, RefreshAuthorization };
+enum class Op { IsAuthorized, GetTilesByName, GetTile, GetAuthenticator, RefreshAuthorization };
 
 struct Options {
   std::string proxy;
@@ -107,6 +109,7 @@ struct Slot {
   int index = 0;
   std::shared_ptr<IceFlix::AuthenticatorPrx> auth;
   std::shared_ptr<IceFlix::MediaCatalogPrx> catalog;
+  std::shared_ptr<IceFlix::MainPrx> main;
   int64_t t0 = 0;
   uint64_t issued = 0;
   std::vector<uint32_t> latencyNs;  // completed inside the window; only this slot's callbacks touch it
@@ -177,6 +180,23 @@ void issue(Slot* s) {
           },
           [s](std::exception_ptr e) { onException(s, e); });
       break;
+    case Op::GetTile:
+      s->catalog->getTileAsync(
+          gOpt->arg,
+          [s](IceFlix::Media r) {
+            if (r.id != gOpt->arg || !r.provider) fail(s, "getTile: unexpected result");
+            completed(s);
+          },
+          [s](std::exception_ptr e) { onException(s, e); });
+      break;
+    case Op::GetAuthenticator:
+      s->main->getAuthenticatorAsync(
+          [s](std::shared_ptr<IceFlix::AuthenticatorPrx> r) {
+            if (!r) fail(s, "getAuthenticator: null proxy");
+            completed(s);
+          },
+          [s](std::exception_ptr e) { onException(s, e); });
+      break;
     case Op::RefreshAuthorization: {
       const auto& user = st.users[(static_cast<size_t>(s->index) + n) % st.users.size()];
       s->auth->refreshAuthorizationAsync(
@@ -193,7 +213,7 @@ void issue(Slot* s) {
 
 [[noreturn]] void usage(const std::string& why) {
   std::cerr << "load_client: " << why << "\n"
-            << "usage: load_client --proxy PRX --op isAuthorized|getTilesByName|refreshAuthorization [--arg A] [--arg2 B]\n"
+            << "usage: load_client --proxy PRX --op isAuthorized|getTilesByName|getTile|getAuthenticator|refreshAuthorization [--arg A] [--arg2 B]\n"
             << "       [--exact 0|1] [--connections N] [--inflight M] [--seconds S] [--warmup W] [--Ice.Prop=value ...]"
             << std::endl;
   std::exit(2);
@@ -222,6 +242,8 @@ Options parse(int argc, char* argv[]) {
   if (o.proxy.empty()) usage("--proxy is required");
   if (o.opName == "isAuthorized") o.op = Op::IsAuthorized;
   else if (o.opName == "getTilesByName") o.op = Op::GetTilesByName;
+  else if (o.opName == "getTile") o.op = Op::GetTile;
+  else if (o.opName == "getAuthenticator") o.op = Op::GetAuthenticator;
   else if (o.opName == "refreshAuthorization") o.op = Op::RefreshAuthorization;
   else usage("unknown --op " + o.opName);
   if (o.connections < 1 || o.inflight < 1 || o.seconds <= 0 || o.warmup < 0) usage("bad --connections/--inflight/--seconds/--warmup");
@@ -280,6 +302,7 @@ int main(int argc, char* argv[]) {
       auto prx = base->ice_connectionId("bench-" + std::to_string(c));
       auto auth = Ice::uncheckedCast<IceFlix::AuthenticatorPrx>(prx);
       auto catalog = Ice::uncheckedCast<IceFlix::MediaCatalogPrx>(prx);
+      auto main = Ice::uncheckedCast<IceFlix::MainPrx>(prx);
       // Opens the connection and checks the answer before anything is timed.
       switch (o.op) {
         case Op::IsAuthorized: {
@@ -300,6 +323,17 @@ int main(int argc, char* argv[]) {
           }
           break;
         }
+        case Op::GetTile: {
+          auto r = catalog->getTile(o.arg);
+          if (r.id != o.arg || !r.provider) throw std::runtime_error("getTile returned another id or no provider");
+          if (c == 0) sample = "{\"id\":" + jsonString(r.id) + ",\"name\":" + jsonString(r.info.name) + "}";
+          break;
+        }
+        case Op::GetAuthenticator: {
+          if (!main->getAuthenticator()) throw std::runtime_error("getAuthenticator returned a null proxy");
+          if (c == 0) sample = "\"(a proxy)\"";
+          break;
+        }
         case Op::RefreshAuthorization: {
           auto token = auth->refreshAuthorization(st.users[0], o.arg2);
           if (token.empty()) throw std::runtime_error("refreshAuthorization returned an empty token");
@@ -312,6 +346,7 @@ int main(int argc, char* argv[]) {
         s->index = static_cast<int>(slots.size());
         s->auth = auth;
         s->catalog = catalog;
+        s->main = main;
         s->latencyNs.reserve(1 << 16);
         slots.push_back(std::move(s));
       }

@@ -232,7 +232,7 @@ export function runCommand(command: string, args: string[], options: { stdin?: s
 
 export interface LoadSpec {
   proxy: string;
-  op: "isAuthorized" | "getTilesByName" | "refreshAuthorization";
+  op: "isAuthorized" | "getTilesByName" | "getTile" | "getAuthenticator" | "refreshAuthorization";
   arg: string;
   arg2?: string;
   exact?: boolean;

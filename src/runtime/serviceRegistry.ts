@@ -55,9 +55,18 @@ export type RegistryEvents<P> = {
   removed: [RegisteredInstance<P>, string];
 };
 
+interface Entry<P> {
+  id: string;
+  proxy: P;
+  lastSeen: number;
+  healthy: boolean;
+  /** The ping in flight for pick(), which concurrent picks share (see #check). */
+  check?: Promise<boolean>;
+}
+
 export class ServiceRegistry<P extends Ice.ObjectPrx> extends EventEmitter<RegistryEvents<P>> {
   readonly kind: string;
-  readonly #instances = new Map<string, { id: string; proxy: P; lastSeen: number; healthy: boolean }>();
+  readonly #instances = new Map<string, Entry<P>>();
   readonly #options: ServiceRegistryOptions;
   readonly #warmUntil: number;
   /** Instances removed for not answering, by id: re-pinged by sweep() until lostAt + the recheck window. */
@@ -93,10 +102,10 @@ export class ServiceRegistry<P extends Ice.ObjectPrx> extends EventEmitter<Regis
       if (other.proxy.toString() === text) this.remove(other.id, `replaced by ${id} on the same endpoint`, "replaced");
     }
     for (const [lostId, lost] of this.#lost) if (lost.proxy.toString() === text) this.#lost.delete(lostId);
-    const entry = { id, proxy, lastSeen: now, healthy: true };
+    const entry: Entry<P> = { id, proxy, lastSeen: now, healthy: true };
     this.#instances.set(id, entry);
     this.#options.log.info({ kind: this.kind, id, proxy: proxy.toString() }, "instance registered");
-    this.emit("added", { ...entry });
+    this.emit("added", this.#public(entry));
     return true;
   }
 
@@ -106,7 +115,7 @@ export class ServiceRegistry<P extends Ice.ObjectPrx> extends EventEmitter<Regis
     this.#instances.delete(id);
     metrics.registryRemovals.inc({ kind: this.kind, cause });
     this.#options.log.warn({ kind: this.kind, id, reason }, "instance removed");
-    this.emit("removed", { ...entry }, reason);
+    this.emit("removed", this.#public(entry), reason);
   }
 
   /** Removes an instance that did not answer; sweep() keeps pinging it for a while (see above). */
@@ -127,11 +136,16 @@ export class ServiceRegistry<P extends Ice.ObjectPrx> extends EventEmitter<Regis
 
   get(id: string): RegisteredInstance<P> | undefined {
     const e = this.#instances.get(id);
-    return e ? { ...e } : undefined;
+    return e ? this.#public(e) : undefined;
   }
 
   list(): RegisteredInstance<P>[] {
-    return [...this.#instances.values()].map((e) => ({ ...e }));
+    return [...this.#instances.values()].map((e) => this.#public(e));
+  }
+
+  /** A copy of what callers may see of an entry. */
+  #public(e: Entry<P>): RegisteredInstance<P> {
+    return { id: e.id, proxy: e.proxy, lastSeen: e.lastSeen, healthy: e.healthy };
   }
 
   /**
@@ -168,7 +182,7 @@ export class ServiceRegistry<P extends Ice.ObjectPrx> extends EventEmitter<Regis
     for (let i = 0; i < candidates.length; i++) {
       const entry = candidates[(start + i) % candidates.length]!;
       if (!this.#instances.has(entry.id)) continue;
-      if (await this.#isAlive(entry.proxy)) {
+      if (await this.#check(entry)) {
         entry.healthy = true;
         return entry.proxy;
       }
@@ -176,6 +190,21 @@ export class ServiceRegistry<P extends Ice.ObjectPrx> extends EventEmitter<Regis
       this.removeUnanswering(entry.id, "liveness ping failed");
     }
     return undefined;
+  }
+
+  /**
+   * The liveness ping of a pick. Picks that start while one is in flight share it: its answer
+   * arrives after each of them started, so every hand-out is still checked after it was asked
+   * for; under load that is one ping per round trip instead of one per call. A finished ping is
+   * never reused.
+   */
+  #check(entry: Entry<P>): Promise<boolean> {
+    if (entry.check) return entry.check;
+    const check = this.#isAlive(entry.proxy).finally(() => {
+      if (entry.check === check) entry.check = undefined;
+    });
+    entry.check = check;
+    return check;
   }
 
   /** Pings instances silent for silentAfterMs; removes those that do not answer. */

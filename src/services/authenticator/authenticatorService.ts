@@ -15,7 +15,8 @@ import { KdfBusyError } from "./kdfLimiter.js";
 import { TOPIC_SERVICE_AVAILABILITY } from "../../runtime/announcer.js";
 import { ServiceAvailabilityI } from "../../runtime/serviceAvailability.js";
 import { kdfLimiter, normalizePasswordHash } from "./passwordKdf.js";
-import { MAX_TOKEN_BYTES, TokenCodec } from "./tokens.js";
+import { MAX_TOKEN_BYTES, TokenCodec, type TokenClaims } from "./tokens.js";
+import { VerifiedTokens } from "./verifiedTokens.js";
 import { isValidUserName, type UserStore } from "./userStore.js";
 import { openUserStore } from "./userStores.js";
 import { postgresBoundsFor } from "../../runtime/postgres.js";
@@ -31,6 +32,8 @@ export class AuthenticatorService extends ServiceLifecycle<IceFlix.Authenticator
   #users!: UserStore;
   readonly #codec: TokenCodec;
   readonly #tokens = new IssuedTokens();
+  /** Tokens whose MAC checked: a repeated check skips the parse and HMAC. */
+  readonly #verified = new VerifiedTokens();
   readonly #lifetimeMs: number;
   #revocations: TopicPublisher<IceFlix.TokenRevocationPrx>;
   #dataVersion = -1;
@@ -101,10 +104,17 @@ export class AuthenticatorService extends ServiceLifecycle<IceFlix.Authenticator
   /** Valid iff the MAC checks, not expired, not revoked, issued after the user's last change. */
   isValid(token: string, now = Date.now()): boolean {
     if (typeof token !== "string" || token.length > MAX_TOKEN_BYTES) return false;
-    const claims = this.#codec.decode(token);
+    const claims = this.#verified.get(token, now) ?? this.#verify(token, now);
     if (!claims || claims.expiresAt <= now || this.#tokens.isRevoked(token)) return false;
     const validSince = this.#users.validSince(claims.user);
     return validSince !== undefined && claims.issuedAt >= validSince;
+  }
+
+  /** The claims of a token whose MAC checks (remembered until it expires), else undefined. */
+  #verify(token: string, now: number): TokenClaims | undefined {
+    const claims = this.#codec.decode(token);
+    if (claims) this.#verified.add(token, claims, now);
+    return claims;
   }
 
   /** A revoke event from any replica (ours included): remembered if signed and authentic. */
@@ -112,11 +122,13 @@ export class AuthenticatorService extends ServiceLifecycle<IceFlix.Authenticator
     if (!this.#ctx.gate.accept(TOPIC_AUTHENTICATION_STATUS, "revoke", [token], context)) return;
     const claims = this.#codec.decode(token);
     if (claims) this.#tokens.revoke(token, claims.expiresAt);
+    this.#verified.delete(token); // refused from now on by the revoked set; no need to keep it
   }
 
   #check(): void {
     const now = Date.now();
     for (const token of this.#tokens.takeExpired(now)) this.#publishRevoke(token, "expired");
+    this.#verified.sweep(now);
     const version = this.#users.dataVersion();
     if (version === this.#dataVersion) return;
     this.#dataVersion = version;

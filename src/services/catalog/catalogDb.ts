@@ -6,12 +6,14 @@
  * The index is kept in step with every writer:
  * - an edit's own titles are applied as soon as it committed (read your writes);
  * - then, and whenever the store says another writer committed (SQLite: data_version checked
- *   before each read; PostgreSQL: NOTIFY, and after a reconnect), the titles above the last
+ *   before reads, at most once per event-loop task (runtime/oncePerTurn): the requests of one
+ *   read burst share it; PostgreSQL: NOTIFY, and after a reconnect), the titles above the last
  *   revision seen are loaded. Revisions commit in order in both stores, so nothing is skipped.
  * - each title's revision is remembered, so an older read never overwrites a newer edit.
  * An edit that fails (storage fault, TagLimitError) changes neither the store nor the index.
  */
 import type { Logger } from "../../runtime/logger.js";
+import { oncePerTurn } from "../../runtime/oncePerTurn.js";
 import type { StorageCondition } from "../../runtime/storageErrors.js";
 import type { CatalogStore, Edit, NewTitle, StoredTitle } from "./catalogStore.js";
 import { TitleIndex, type TitleRecord } from "./titleIndex.js";
@@ -161,11 +163,11 @@ export class CatalogDb {
     if (complete) this.#lastRev = Math.max(this.#lastRev, highest, 0);
   }
 
-  /** A local store's changes by other connections, read before answering. */
-  #poll(): void {
+  /** A local store's changes by other connections, read before answering (once per task). */
+  readonly #poll = oncePerTurn(() => {
     const changes = this.#store.pollChangesSince?.(this.#lastRev);
     if (changes) this.#apply(changes, true);
-  }
+  });
 
   /** One catch-up at a time; asked during one, another runs after it. */
   #requestCatchUp(): void {

@@ -46,6 +46,13 @@ async function saved<T>(edit: () => Promise<T>): Promise<T> {
 }
 
 export class MediaCatalogI extends IceFlix.MediaCatalog {
+  /**
+   * isAvailable(media) calls in flight, by provider and media: getTiles that start while one is
+   * in flight share its answer (it arrives after each of them started, so each hand-out is still
+   * checked after it was asked for); under load that is one check per round trip, not per call.
+   */
+  readonly #checks = new Map<string, Promise<boolean>>();
+
   constructor(private readonly deps: MediaCatalogDeps) {
     super();
   }
@@ -126,9 +133,8 @@ export class MediaCatalogI extends IceFlix.MediaCatalog {
         this.deps.availability.removeProvider(providerId);
         continue;
       }
-      const bounded = registered.proxy.ice_invocationTimeout(this.deps.pingTimeoutMs);
       try {
-        if (await callDroppingStuckConnection(bounded, (p) => p.isAvailable(mediaId))) return registered.proxy;
+        if (await this.#isAvailable(registered.proxy, providerId, mediaId)) return registered.proxy;
         if (this.deps.availability.remove(mediaId, providerId)) {
           this.deps.log?.info({ id: mediaId, providerId }, "media withdrawn by its provider (isAvailable false)");
         }
@@ -143,5 +149,17 @@ export class MediaCatalogI extends IceFlix.MediaCatalog {
       }
     }
     return undefined;
+  }
+
+  /** The provider's isAvailable(mediaId), bounded by the call timeout; shared while in flight. */
+  #isAvailable(provider: IceFlix.StreamProviderPrx, providerId: string, mediaId: string): Promise<boolean> {
+    const key = `${providerId}\n${mediaId}`;
+    let check = this.#checks.get(key);
+    if (!check) {
+      const bounded = provider.ice_invocationTimeout(this.deps.pingTimeoutMs);
+      check = callDroppingStuckConnection(bounded, (p) => p.isAvailable(mediaId)).finally(() => this.#checks.delete(key));
+      this.#checks.set(key, check);
+    }
+    return check;
   }
 }

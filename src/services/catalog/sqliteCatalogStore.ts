@@ -169,7 +169,7 @@ export class SqliteCatalogStore implements CatalogStore {
   }
 
   #currentDataVersion(): number {
-    return this.#db.pragma("data_version", { simple: true }) as number;
+    return this.#sql.dataVersion.get() as number;
   }
 
   /** Every title changed since `rev`, in one read snapshot. */
@@ -204,6 +204,8 @@ export class SqliteCatalogStore implements CatalogStore {
 
 function prepare(db: Database.Database) {
   return {
+    // Before reads (once per event-loop task); db.pragma() would prepare a statement each time.
+    dataVersion: db.prepare("PRAGMA data_version").pluck(),
     maxRev: db.prepare("SELECT COALESCE(MAX(rev), 0) AS rev FROM titles"),
     insertTitle: db.prepare("INSERT OR IGNORE INTO titles (id, name, folded, rev) VALUES (?, ?, ?, ?)"),
     insertTag: db.prepare("INSERT OR IGNORE INTO tags (title_id, tag) VALUES (?, ?)"),
