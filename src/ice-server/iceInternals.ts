@@ -275,6 +275,12 @@ export function createIncomingConnection(
     }
     return write(byteBuffer);
   };
+  // The runtime closes with socket.destroy(), which would drop corked bytes: flush them first.
+  const close = transceiver.close.bind(transceiver);
+  transceiver.close = () => {
+    if (socket.writableCorked > 0 && !socket.destroyed) socket.uncork();
+    return close();
+  };
 
   if (fastPaths) {
     drainBufferedRequests(connection);
