@@ -180,13 +180,13 @@ async function startLatency(provider: IceFlix.StreamProviderPrx, kind: StartKind
   const rtp = await UdpCounter.open();
   sockets.push(rtp);
   const controller = (await provider.getStream(id, TOKEN))!;
-  const t0 = Date.now(); // the clock UdpCounter stamps packets with
+  const t0 = performance.now(); // the clock of UdpCounter.firstAtPerf
   await controller.getSDP(TOKEN, rtp.port);
-  const replyMs = Date.now() - t0;
+  const replyMs = performance.now() - t0;
   const first = await rtp.firstPacket(10_000);
   await controller.stop();
   await rtp.close();
-  return { kind, replyMs, firstPacketMs: first === undefined ? null : first - t0 };
+  return { kind, replyMs, firstPacketMs: first === undefined ? null : rtp.firstAtPerf! - t0 };
 }
 
 type Passthrough = "inprocess" | "gst";
@@ -195,6 +195,9 @@ interface LoadSample {
   via: Passthrough;
   streams: number;
   startAllMs: number;
+  /** Of startAllMs: the getStream calls, and the getSDP calls (the rest opens the receivers). */
+  getStreamMs: number;
+  getSdpMs: number;
   seconds: number;
   serviceCpuPercent: number;
   pipelinesCpuPercent: number;
@@ -214,12 +217,18 @@ interface LoadSample {
 
 async function load(provider: IceFlix.StreamProviderPrx, servicePid: number, via: Passthrough, baseRss: number, id: string, n: number, o: Options, mediaDir: string): Promise<LoadSample> {
   const streams: Array<{ rtp: UdpCounter; controller: IceFlix.StreamControllerPrx }> = [];
+  let getStreamMs = 0;
+  let getSdpMs = 0;
   const t0 = performance.now();
   for (let i = 0; i < n; i++) {
     const rtp = await UdpCounter.open();
     sockets.push(rtp);
+    const a = performance.now();
     const controller = (await provider.getStream(id, TOKEN))!;
+    const b = performance.now();
     await controller.getSDP(TOKEN, rtp.port);
+    getStreamMs += b - a;
+    getSdpMs += performance.now() - b;
     streams.push({ rtp, controller });
   }
   const startAllMs = performance.now() - t0;
@@ -248,6 +257,8 @@ async function load(provider: IceFlix.StreamProviderPrx, servicePid: number, via
     via,
     streams: n,
     startAllMs,
+    getStreamMs,
+    getSdpMs,
     seconds,
     serviceCpuPercent: (100 * delta(servicePid)) / seconds,
     pipelinesCpuPercent: (100 * pipelinesCpu) / seconds,
@@ -370,7 +381,7 @@ function figures(starts: StartRow[], loads: LoadSample[]): { figures: Figure[]; 
       (l) =>
         `${l.via} ${l.streams} stream(s): CPU ${fmt(l.totalCpuPercent, 1)}% of a core (provider ${fmt(l.serviceCpuPercent, 1)}%, pipelines ${fmt(l.pipelinesCpuPercent, 1)}%), ` +
         `RSS +${fmt(l.rssGrowthMBPerStream, 2)} MB/stream, ${fmt(l.receivedMbitPerSecond, 1)} Mbit/s received, ${l.streamsDelivering}/${l.streams} delivering, ` +
-        `start all ${fmt(l.startAllMs)} ms, stop all ${fmt(l.stopAllMs)} ms, gst left ${l.gstLeftAfterStop}.`,
+        `start all ${fmt(l.startAllMs)} ms (getStream ${fmt(l.getStreamMs)}, getSDP ${fmt(l.getSdpMs)}), stop all ${fmt(l.stopAllMs)} ms, gst left ${l.gstLeftAfterStop}.`,
     ),
   ];
   return { figures: out.map((f) => ({ ...f, ratio: f.ratio })), notes };

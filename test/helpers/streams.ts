@@ -13,6 +13,8 @@ export class UdpCounter {
   packets = 0;
   bytes = 0;
   firstAt: number | undefined;
+  /** performance.now() at the first packet (sub-millisecond, for benches). */
+  firstAtPerf: number | undefined;
   lastAt: number | undefined;
   #firstWaiters: Array<() => void> = [];
 
@@ -24,6 +26,7 @@ export class UdpCounter {
       this.lastAt = now;
       if (this.firstAt === undefined) {
         this.firstAt = now;
+        this.firstAtPerf = performance.now();
         for (const w of this.#firstWaiters) w();
         this.#firstWaiters = [];
       }

@@ -148,10 +148,11 @@ export class InProcessStream implements RtpStream, PacedTask {
     this.#scheduled = this.options.scheduler.schedule(this, due);
   }
 
+  /** A read completed: a frame that was due and waited for its bytes (the first one, say) goes now. */
   #onData(): void {
     if (!this.#waitingForData || this.#ended) return;
     this.#waitingForData = false;
-    this.#scheduled = this.options.scheduler.schedule(this, performance.now());
+    this.options.scheduler.runNow(this);
   }
 
   #finish(end: StreamEnd): void {

@@ -2,7 +2,8 @@
  * The sample bytes of one in-process stream, read ahead of playback from the stream's own open
  * descriptor (the checked file: a file replaced under its name meanwhile is not what is read) and
  * bounded: at most `aheadMs` of media time past the sample being sent (never more than 2 s), one
- * read at a time. Samples that lie next to each other in the file are fetched in one read.
+ * read at a time. Samples that lie next to each other in the file are fetched in one read; the
+ * very first read is the first sample only, so the first frame does not wait for the window.
  */
 import type { FileHandle } from "node:fs/promises";
 import type { H264SampleTable } from "./mp4SampleTable.js";
@@ -67,7 +68,8 @@ export class SampleReadAhead {
     const playingAt = dts[Math.min(this.#playing, this.table.count - 1)]!;
     // Refill once less than half the window is left, then up to the whole window: few, larger reads.
     if (this.#next > this.#playing && dts[this.#next]! > playingAt + this.#aheadTicks / 2) return;
-    const horizon = playingAt + this.#aheadTicks;
+    // The first read takes the first sample alone: the stream starts as soon as it is in.
+    const horizon = this.#next === 0 ? playingAt : playingAt + this.#aheadTicks;
     // One read for the run of samples that follow each other in the file, within the window.
     const first = this.#next;
     let last = first;

@@ -22,6 +22,10 @@ export class MediaUnavailableError extends Error {
 }
 
 export async function openServedFile(media: MediaFile, mediaDir: string): Promise<FileHandle> {
+  // The folder's real path is looked up beside the open (they are independent): a stream starts
+  // in a few ms, and each file-system call is a thread-pool round trip.
+  const rootLookup = realpath(mediaDir);
+  rootLookup.catch(() => undefined); // awaited below unless the open fails
   let handle: FileHandle;
   try {
     // O_NONBLOCK: a FIFO swapped in under the name must not block the open.
@@ -30,10 +34,8 @@ export async function openServedFile(media: MediaFile, mediaDir: string): Promis
     throw new MediaUnavailableError(`the file cannot be opened (${(e as NodeJS.ErrnoException).code ?? "error"})`, { cause: e });
   }
   try {
-    const root = await realpath(mediaDir);
-    const opened = await readlink(`/proc/self/fd/${handle.fd}`);
+    const [root, opened, st] = await Promise.all([rootLookup, readlink(`/proc/self/fd/${handle.fd}`), handle.stat({ bigint: true })]);
     if (!isInside(root, opened)) throw new MediaUnavailableError("the file no longer resolves inside the media folder");
-    const st = await handle.stat({ bigint: true });
     if (!st.isFile()) throw new MediaUnavailableError("it is no longer a regular file");
     if (Number(st.size) !== media.size || st.mtimeNs.toString() !== media.mtimeNs) {
       throw new MediaUnavailableError("the file changed since it was announced");

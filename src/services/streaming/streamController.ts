@@ -140,16 +140,26 @@ export class StreamControllerI extends IceFlix.StreamController {
   }
 
   async getSDP(authentication: string, port: number, current: Ice.Current): Promise<string> {
-    const owner = await this.deps.auth.authorizeAs(authentication, this.#owner);
-    this.#assertAlive(current);
-    const route = callerRoute(current, port);
-    if (!this.#stream) {
-      this.#owner = owner;
-      clearTimeout(this.#unusedTimer);
-      this.#watch.follow(authentication, owner.expiresAt);
-      this.#stream = { to: route.destination, playing: this.#startStream(route) };
-    } else if (this.#stream.to.host !== route.destination.host || this.#stream.to.port !== route.destination.port) {
-      throw new IceFlixExt.InvalidArgument("this controller already streams to another port or address; stop() it and call getStream again");
+    // The first getSDP opens and checks the file while the Authenticator answers (each is a round
+    // trip of a stream's start); the file is used only once the token holds, else closed.
+    let opening = this.#stream ? undefined : openServedFile(this.media, this.deps.mediaDir);
+    opening?.catch(() => undefined); // awaited by #startStream, or closed below
+    try {
+      const owner = await this.deps.auth.authorizeAs(authentication, this.#owner);
+      this.#assertAlive(current);
+      const route = callerRoute(current, port);
+      if (!this.#stream) {
+        this.#owner = owner;
+        clearTimeout(this.#unusedTimer);
+        this.#watch.follow(authentication, owner.expiresAt);
+        this.#stream = { to: route.destination, playing: this.#startStream(route, opening ?? openServedFile(this.media, this.deps.mediaDir)) };
+        opening = undefined;
+      } else if (this.#stream.to.host !== route.destination.host || this.#stream.to.port !== route.destination.port) {
+        throw new IceFlixExt.InvalidArgument("this controller already streams to another port or address; stop() it and call getStream again");
+      }
+    } finally {
+      // Not used (refused, or another getSDP started the stream meanwhile).
+      void opening?.then((file) => file.close(), () => undefined);
     }
     try {
       return (await this.#stream.playing).sdp;
@@ -212,8 +222,8 @@ export class StreamControllerI extends IceFlix.StreamController {
     return this.#destroyed;
   }
 
-  async #startStream(route: CallerRoute): Promise<ActiveStream> {
-    const file = await openServedFile(this.media, this.deps.mediaDir);
+  async #startStream(route: CallerRoute, opening: Promise<FileHandle>): Promise<ActiveStream> {
+    const file = await opening;
     try {
       const probe = await this.deps.probes.get(this.media.id, file.fd);
       const plan = planFor(probe);
