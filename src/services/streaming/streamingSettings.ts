@@ -15,6 +15,9 @@ export type PassthroughMode = (typeof PASSTHROUGH_MODES)[number];
  * process, also cover the in-process path (docs/streaming-inprocess.md).
  */
 export const DEFAULT_PASSTHROUGH: PassthroughMode = "gst";
+/** Not in the spec's table: host:port of the HTTP endpoint browsers play from (port 0: any free one). */
+export const PROP_HTTP_ENDPOINT = "IceFlix.Stream.HttpEndpoint";
+export const DEFAULT_HTTP_ENDPOINT = "127.0.0.1:0";
 
 export interface StreamingSettings {
   /** Absolute path of the media folder. */
@@ -24,6 +27,7 @@ export interface StreamingSettings {
   reauthGraceMs: number;
   rescanMs: number;
   passthrough: PassthroughMode;
+  http: { host: string; port: number };
 }
 
 export function streamingSettings(props: Ice.Properties): StreamingSettings {
@@ -34,7 +38,16 @@ export function streamingSettings(props: Ice.Properties): StreamingSettings {
     reauthGraceMs: intProperty(props, PROP.reauthGrace, 10, 1, 3600) * 1000,
     rescanMs: intProperty(props, PROP_MEDIA_RESCAN, 30, 1, 86_400) * 1000,
     passthrough: passthroughMode(props.getProperty(PROP_PASSTHROUGH).trim()),
+    http: hostPort(PROP_HTTP_ENDPOINT, props.getProperty(PROP_HTTP_ENDPOINT).trim() || DEFAULT_HTTP_ENDPOINT),
   };
+}
+
+/** `host:port` (IPv6 in brackets) of a listening HTTP endpoint; a ConfigError naming `name` otherwise. */
+export function hostPort(name: string, value: string): { host: string; port: number } {
+  const m = /^(\[[0-9a-fA-F:.]+\]|[\w.-]+):(\d{1,5})$/.exec(value);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port > 65_535) throw new ConfigError(`${name} must be host:port (got ${JSON.stringify(value)})`);
+  return { host: m[1]!.replace(/^\[|\]$/g, ""), port };
 }
 
 function passthroughMode(value: string): PassthroughMode {
