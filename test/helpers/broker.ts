@@ -14,11 +14,11 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/** A base port P such that P…P+3 and P+10, P+11 are free now. */
+/** A base port P such that P…P+4 and P+10, P+11 are free now. */
 export async function freeBasePort(): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
     const base = 20_000 + Math.floor(Math.random() * 40_000);
-    const ports = [base, base + 1, base + 2, base + 3, base + 10, base + 11];
+    const ports = [base, base + 1, base + 2, base + 3, base + 4, base + 10, base + 11]; // +4: the web server
     const ok = await Promise.all(ports.map(isFree));
     if (ok.every(Boolean)) return base;
   }

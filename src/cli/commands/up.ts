@@ -104,6 +104,15 @@ export async function up(options: UpOptions): Promise<number> {
         });
       }
     }
+    // The web client is a client of Main: it reads main.proxy, written now.
+    supervisor.writeMainProxy();
+    say("starting the web server");
+    const web = await supervisor.start({
+      name: "web",
+      kind: "web",
+      args: [...common, ...(options.basePort !== undefined ? ["--base-port", String(options.basePort)] : [])],
+    });
+    writeFileSync(join(paths.root, "web.url"), `${web.proxy}\n`);
   } catch (e) {
     await supervisor.stopAll();
     cleanup(paths);
@@ -116,6 +125,7 @@ export async function up(options: UpOptions): Promise<number> {
       `IceFlix is up (data: ${paths.root})`,
       `  Main: ${mainProxy}`,
       `  (also in ${paths.mainProxy})`,
+      `  Web: ${readFileSync(join(paths.root, "web.url"), "utf8").trim()} (also in ${join(paths.root, "web.url")})`,
       `  Logs: ${paths.logs}`,
       `  Connect: bin/iceflix client --data ${paths.root}`,
       ...(demo ? [`  Demo user: ${DEMO_USER.name} / password ${DEMO_USER.password}`] : []),
@@ -137,7 +147,7 @@ function deploymentDatabase(options: UpOptions): DatabaseChoice {
 }
 
 function cleanup(paths: DataPaths): void {
-  for (const f of [paths.upPid, paths.mainProxy, paths.upState]) rmSync(f, { force: true });
+  for (const f of [paths.upPid, paths.mainProxy, paths.upState, join(paths.root, "web.url")]) rmSync(f, { force: true });
 }
 
 /** Re-runs `up` in the background and returns once it is ready (or failed). */
