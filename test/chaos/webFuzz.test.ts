@@ -54,7 +54,7 @@ function raw(host: string, port: number, bytes: Buffer): Promise<RawAnswer> {
 function malformed(rng: Rng, media: boolean): Buffer {
   const path = media
     ? pick(rng, ["/media/", `/media/${"x".repeat(randInt(rng, 1, 300))}`, "/media/%zz", "/media/AAAAAAAAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAA", "/../../etc/passwd", "/media/../secret"])
-    : pick(rng, ["/api/login", "/api/search?q=%zz&mode=name", "/api/search?mode=nope", `/api/titles/${"f".repeat(64)}/rename`, "/api/titles/../../etc/passwd", "/api/nope", `/api/${"a".repeat(5000)}`, "/%00", "/api/logout"]);
+    : pick(rng, ["/api/login", "/api/search?q=%zz&mode=name", "/api/search?mode=nope", `/api/titles/${"f".repeat(64)}/rename`, "/api/titles/../../etc/passwd", "/api/nope", `/api/${"a".repeat(5000)}`, "/%00"]);
   const bodies = ["{", "[]", "null", '{"user":1,"passwordHash":[]}', '{"user":"demo","passwordHash":"zz"}', "x".repeat(randInt(rng, 0, 40_000)), '{"name":""}'];
   const kind = randInt(rng, 0, 7);
   const body = pick(rng, bodies);
