@@ -172,4 +172,24 @@ describe("web client in Chromium", { timeout: 240_000 }, () => {
     const refused = await waitFor("the ticket refused", () => fetch(play.url).then(async (r) => ({ status: r.status, body: await r.text() })), (r) => r.status === 403, (TOKEN_SECONDS + 10) * 1000);
     assert.match(refused.body, /ticket refused \((expired|unknown|invalid)\)/);
   });
+
+  it("ends a removed user's ticket within the announce period", async () => {
+    await d.addUser("viewer", "pw-viewer");
+    const login = await fetch(new URL("/api/login", web), {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ user: "viewer", passwordHash: passwordHash("pw-viewer") }),
+    });
+    assert.equal(login.status, 200);
+    const cookie = login.headers.get("set-cookie")!.split(";")[0]!;
+    const results = (await (await fetch(new URL("/api/search?q=Test&mode=name", web), { headers: { cookie } })).json()) as { results: Array<{ id: string }> };
+    const play = (await (await fetch(new URL(`/api/titles/${results.results[0]!.id}/play`, web), { method: "POST", headers: { cookie } })).json()) as { url: string };
+    assert.equal((await fetch(play.url, { headers: { range: "bytes=0-9" } })).status, 206);
+    const removed = await d.cli(["user", "remove", "viewer"]);
+    assert.equal(removed.code, 0, removed.stderr);
+    const t0 = Date.now();
+    // Announce period 2 s here; the web server's renewals are refused too, so nothing revives it.
+    await waitFor("the removed user's ticket refused", () => fetch(play.url).then((r) => r.status), (s) => s === 403, 2000 + 3000);
+    console.log(`removed user's ticket refused after ${Date.now() - t0} ms`);
+  });
 });
