@@ -169,7 +169,9 @@ async function upDetached(options: UpOptions, paths: DataPaths): Promise<number>
       const state = JSON.parse(readFileSync(paths.upState, "utf8")) as { state: string };
       if (state.state === "ready") {
         const proxy = readFileSync(paths.mainProxy, "utf8").trim();
-        process.stdout.write(`IceFlix is up in the background (pid ${child.pid}).\n  Main: ${proxy}\n  Stop: bin/iceflix down --data ${paths.root}\n`);
+        const webUrl = join(paths.root, "web.url");
+        const web = existsSync(webUrl) ? `  Web: ${readFileSync(webUrl, "utf8").trim()} (also in ${webUrl})\n` : "";
+        process.stdout.write(`IceFlix is up in the background (pid ${child.pid}).\n  Main: ${proxy}\n${web}  Stop: bin/iceflix down --data ${paths.root}\n`);
         return EXIT.ok;
       }
     }
