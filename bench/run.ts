@@ -19,6 +19,7 @@
  *   footprint       6. bench/footprint.ts       start-up time and idle RSS per service
  *   store           7. bench/storeBench.ts      edits/s and search per store, cross-replica visibility (PostgreSQL)
  *   services        8. bench/services.ts        real auth/catalog/main vs the minimal servant (isAuthorized, getTilesByName, getTile, getAuthenticator)
+ *   web             9. bench/webPlayback.ts     browser click-to-first-frame vs SDP/RTP; 50 range readers: provider CPU, RSS
  *
  * Every process is stopped at the end, also on error or Ctrl-C: each script stops its own; the
  * runner then kills anything still carrying this run's ICEFLIX_BENCH_RUN marker.
@@ -110,6 +111,13 @@ const STEPS: Step[] = [
     script: "services.js",
     args: (q) => (q ? ["--quick"] : []),
     timeoutSeconds: (q) => (q ? 180 : 600),
+  },
+  {
+    id: "web",
+    title: "9. Browser playback (direct play over HTTP) vs SDP/RTP",
+    script: "webPlayback.js",
+    args: (q) => (q ? ["--quick"] : []),
+    timeoutSeconds: (q) => (q ? 180 : 400),
   },
 ];
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what IceFlix needs and builds it. Idempotent, and quick when everything is there:
 #   1. Debian packages (IceStorm, IceGrid, Slice compilers, Python Ice for interop tests,
-#      GStreamer, ffmpeg, PostgreSQL, tmux)
+#      GStreamer, ffmpeg, PostgreSQL, tmux, Chromium for the browser tests)
 #   2. npm dependencies (npm ci, when package-lock.json changed)
 #   3. the build (Slice → JS, tsc), when a source is newer than the last build
 # One line per step on stderr; the tools' own output goes to a log file, whose last 30 lines are
@@ -19,7 +19,7 @@ APT_PACKAGES=(
   zeroc-icegrid zeroc-ice-utils
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav ffmpeg
-  postgresql tmux python3-prometheus-client
+  postgresql tmux python3-prometheus-client chromium
 )
 NODE_MAJOR_MIN=20
 

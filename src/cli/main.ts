@@ -241,6 +241,19 @@ export async function main(argv: string[]): Promise<void> {
     (c) => c.option("--media <dir>", "media folder to serve"),
   );
 
+  program
+    .command("web")
+    .description("the web client's server (a client of Main) on IceFlix.Web.Endpoint [127.0.0.1:8080]")
+    .option("--data <dir>", "data folder (its main.proxy names Main unless IceFlix.Web.Main is set)")
+    .option("--base-port <port>", "listen on P+4 instead of 8080", intOption(1, 65_000))
+    .action(async (o: { data?: string; basePort?: number }) => {
+      const p = props();
+      if (!p.getProperty(PROP.data)) p.setProperty(PROP.data, dataOf(o));
+      if (o.basePort !== undefined && !p.getProperty("IceFlix.Web.Endpoint")) p.setProperty("IceFlix.Web.Endpoint", `127.0.0.1:${portsFromBase(o.basePort).web}`);
+      const { startWebComponent } = await import("../web/component.js");
+      await runService("web", p, (communicator, log) => startWebComponent(communicator, p, log));
+    });
+
   // The client parses its own arguments: a command word is never a proxy (spec §8).
   program
     .command("client")

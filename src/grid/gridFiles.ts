@@ -68,5 +68,5 @@ export function runningGridPid(paths: GridPaths): number | undefined {
 
 /** Removes what says a grid runs here (after it stopped). */
 export function removeGridFiles(paths: GridPaths): void {
-  for (const f of [paths.state, paths.mainProxy, paths.locatorProxy, paths.topicManagerProxy, paths.metricsUrls]) rmSync(f, { force: true });
+  for (const f of [paths.state, paths.mainProxy, paths.locatorProxy, paths.topicManagerProxy, paths.metricsUrls, join(paths.root, "web.url")]) rmSync(f, { force: true });
 }

@@ -36,6 +36,8 @@ export interface Ports {
   streaming: number;
   topicManager: number;
   publish: number;
+  /** The web client's HTTP port (IceFlix.Web.Endpoint). */
+  web: number;
 }
 
 export const DEFAULT_PORTS: Readonly<Ports> = {
@@ -45,6 +47,7 @@ export const DEFAULT_PORTS: Readonly<Ports> = {
   streaming: 9097,
   topicManager: 10000,
   publish: 10001,
+  web: 8080,
 };
 
 export function portsFromBase(base?: number): Readonly<Ports> {
@@ -56,6 +59,7 @@ export function portsFromBase(base?: number): Readonly<Ports> {
     streaming: base + 3,
     topicManager: base + 10,
     publish: base + 11,
+    web: base + 8,
   };
 }
 

@@ -14,11 +14,11 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/** A base port P such that P…P+3, their metrics ports P+4…P+7 and P+10, P+11 are free now. */
+/** A base port P such that P…P+3, their metrics ports P+4…P+7, the web server P+8 and P+10, P+11 are free now. */
 export async function freeBasePort(): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
     const base = 20_000 + Math.floor(Math.random() * 40_000);
-    const ports = [base, base + 1, base + 2, base + 3, base + 4, base + 5, base + 6, base + 7, base + 10, base + 11];
+    const ports = [base, base + 1, base + 2, base + 3, base + 4, base + 5, base + 6, base + 7, base + 8, base + 10, base + 11];
     const ok = await Promise.all(ports.map(isFree));
     if (ok.every(Boolean)) return base;
   }

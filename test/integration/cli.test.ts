@@ -178,7 +178,8 @@ describe("bin/iceflix command line", () => {
       const state = JSON.parse(readFileSync(join(data, "up.json"), "utf8")) as { components: Array<{ kind: string }> };
       const kinds = state.components.map((c) => c.kind);
       assert.equal(kinds.filter((k) => k === "broker").length, 1);
-      for (const kind of new Set(kinds.filter((k) => k !== "broker"))) {
+      assert.equal(kinds.filter((k) => k === "web").length, 1, "one web server per deployment, like the broker");
+      for (const kind of new Set(kinds.filter((k) => k !== "broker" && k !== "web"))) {
         assert.equal(kinds.filter((k) => k === kind).length, 2, `two ${kind} with --replicas 2: ${kinds}`);
       }
     } finally {

@@ -50,8 +50,8 @@ describe("config", () => {
     assert.equal(intProperty(props, "A.D", 4, 0, 10), 4);
   });
 
-  it("ports follow spec §1: originals by default, P…P+3 and P+10, P+11 with a base", () => {
-    assert.deepEqual(portsFromBase(), { authenticator: 9094, main: 9095, catalog: 9096, streaming: 9097, topicManager: 10000, publish: 10001 });
-    assert.deepEqual(portsFromBase(30000), { authenticator: 30000, main: 30001, catalog: 30002, streaming: 30003, topicManager: 30010, publish: 30011 });
+  it("ports follow spec §1: originals by default, P…P+3 and P+10, P+11 with a base (the web server 8080, P+8, after the metrics ports P+4…P+7)", () => {
+    assert.deepEqual(portsFromBase(), { authenticator: 9094, main: 9095, catalog: 9096, streaming: 9097, topicManager: 10000, publish: 10001, web: 8080 });
+    assert.deepEqual(portsFromBase(30000), { authenticator: 30000, main: 30001, catalog: 30002, streaming: 30003, topicManager: 30010, publish: 30011, web: 30008 });
   });
 });

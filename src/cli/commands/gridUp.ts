@@ -16,7 +16,7 @@ import { LocalGrid } from "../../grid/localGrid.js";
 import { writeGridMetricsUrls } from "../../grid/gridMetricsUrls.js";
 import { TOPIC_MANAGER_IDENTITY } from "../../grid/gridReadiness.js";
 import { DEMO_USER, ensureDemoMedia } from "../demoMedia.js";
-import { ICEFLIX_BIN, lastLines } from "./components.js";
+import { ICEFLIX_BIN, lastLines, startComponent, type StartedComponent } from "./components.js";
 import { ensureDemoUserThroughCli } from "./gridDemoUser.js";
 
 export interface GridUpOptions {
@@ -44,10 +44,12 @@ export async function gridUp(options: GridUpOptions): Promise<number> {
   const say = (line: string) => process.stdout.write(`${line}\n`);
   writeGridState(paths, { state: "starting", pid: process.pid, locator: "", nodes: [] });
   let grid: LocalGrid | undefined;
+  let web: StartedComponent | undefined;
   let stopping: Promise<void> | undefined;
   const stop = (signal: string) => {
     stopping ??= (async () => {
       log.info({ signal }, "stopping the grid");
+      await web?.child.stop(10_000);
       await grid?.stop();
       removeGridFiles(paths);
       process.exit(EXIT.ok);
@@ -84,12 +86,22 @@ export async function gridUp(options: GridUpOptions): Promise<number> {
   writeFileSync(paths.locatorProxy, grid.locator + "\n");
   writeFileSync(paths.topicManagerProxy, TOPIC_MANAGER_IDENTITY + "\n");
   await writeGridMetricsUrls(paths.metricsUrls, grid.nodeNames.map((n) => join(paths.grid, n)));
+  // The web client, a client of Main like any other (main.proxy), beside the grid: not a grid server,
+  // so a port taken here (IceFlix.Web.Endpoint) leaves the grid up without it.
+  const webUrlFile = join(paths.root, "web.url");
+  try {
+    web = await startComponent({ name: "web", kind: "web", args: ["--data", paths.root] }, paths.logs, log);
+    writeFileSync(webUrlFile, `${web.proxy}\n`);
+  } catch (e) {
+    say(`the web server did not start: ${(e as Error).message}`);
+  }
   writeGridState(paths, { state: "ready", pid: process.pid, locator: grid.locator, nodes: grid.nodeNames });
   say(
     [
       `IceFlix is up on IceGrid (data: ${paths.root}, ${grid.nodeNames.length} node(s))`,
       `  Main (direct): ${mainProxy}`,
       `  Locator: ${grid.locator}   (--Ice.Default.Locator=…; then "Main" resolves)`,
+      ...(web ? [`  Web: ${web.proxy} (also in ${webUrlFile})`] : []),
       `  Proxies: ${paths.mainProxy}, ${paths.locatorProxy}, ${paths.topicManagerProxy}`,
       `  Metrics: ${paths.metricsUrls}`,
       `  Servers' output: ${join(paths.grid, "<node>", "output")}`,

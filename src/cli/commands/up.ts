@@ -108,6 +108,15 @@ export async function up(options: UpOptions): Promise<number> {
         });
       }
     }
+    // The web client is a client of Main: it reads main.proxy, written now.
+    supervisor.writeMainProxy();
+    say("starting the web server");
+    const web = await supervisor.start({
+      name: "web",
+      kind: "web",
+      args: [...common, ...(options.basePort !== undefined ? ["--base-port", String(options.basePort)] : [])],
+    });
+    writeFileSync(join(paths.root, "web.url"), `${web.proxy}\n`);
   } catch (e) {
     await supervisor.stopAll();
     cleanup(paths);
@@ -121,6 +130,7 @@ export async function up(options: UpOptions): Promise<number> {
       `IceFlix is up (data: ${paths.root})`,
       `  Main: ${mainProxy}`,
       `  (also in ${paths.mainProxy})`,
+      `  Web: ${readFileSync(join(paths.root, "web.url"), "utf8").trim()} (also in ${join(paths.root, "web.url")})`,
       `  Logs: ${paths.logs}`,
       `  Metrics: ${paths.metricsUrls}`,
       `  Connect: bin/iceflix client --data ${paths.root}`,
@@ -143,7 +153,7 @@ function deploymentDatabase(options: UpOptions): DatabaseChoice {
 }
 
 function cleanup(paths: DataPaths): void {
-  for (const f of [paths.upPid, paths.mainProxy, paths.upState, paths.metricsUrls]) rmSync(f, { force: true });
+  for (const f of [paths.upPid, paths.mainProxy, paths.upState, paths.metricsUrls, join(paths.root, "web.url")]) rmSync(f, { force: true });
 }
 
 /** Re-runs `up` in the background and returns once it is ready (or failed). */
@@ -165,7 +175,9 @@ async function upDetached(options: UpOptions, paths: DataPaths): Promise<number>
       const state = JSON.parse(readFileSync(paths.upState, "utf8")) as { state: string };
       if (state.state === "ready") {
         const proxy = readFileSync(paths.mainProxy, "utf8").trim();
-        process.stdout.write(`IceFlix is up in the background (pid ${child.pid}).\n  Main: ${proxy}\n  Stop: bin/iceflix down --data ${paths.root}\n`);
+        const webUrl = join(paths.root, "web.url");
+        const web = existsSync(webUrl) ? `  Web: ${readFileSync(webUrl, "utf8").trim()} (also in ${webUrl})\n` : "";
+        process.stdout.write(`IceFlix is up in the background (pid ${child.pid}).\n  Main: ${proxy}\n${web}  Stop: bin/iceflix down --data ${paths.root}\n`);
         return EXIT.ok;
       }
     }

@@ -25,6 +25,7 @@ import { StreamRevocationsI } from "./revocationListener.js";
 import { StreamAuth } from "./streamAuth.js";
 import { StreamControllers } from "./streamControllers.js";
 import { StreamProviderI } from "./streamProviderServant.js";
+import { BrowserPlayback } from "./browserPlayback.js";
 import type { StreamingSettings } from "./streamingSettings.js";
 
 export const STREAMING_ADAPTER = "StreamingAdapter";
@@ -72,6 +73,7 @@ export class StreamProviderService extends ServiceLifecycle<IceFlix.StreamProvid
     const { ctx } = this;
     const log = ctx.log;
     const server = await this.createAdapter(STREAMING_ADAPTER);
+    const probes = new MediaProbes();
     const auth = new StreamAuth(new TokenValidator(this.authenticators), new TokenCodec(ctx.secret));
     // One pacing timer for all in-process streams; stopped after the controllers (registered first).
     const inProcess =
@@ -85,7 +87,7 @@ export class StreamProviderService extends ServiceLifecycle<IceFlix.StreamProvid
         auth,
         topics: ctx.topics,
         signer: ctx.signer,
-        probes: new MediaProbes(),
+        probes,
         log: log.child({ ns: "controller" }),
         mediaDir: this.settings.mediaDir,
         unusedMs: this.settings.unusedControllerMs,
@@ -97,7 +99,23 @@ export class StreamProviderService extends ServiceLifecycle<IceFlix.StreamProvid
       log,
     );
     this.onStop(() => controllers.destroyAll("the provider is stopping"));
-    const servant = new StreamProviderI({ library: this.library, announcer: this.announcer, auth, controllers });
+    // Browsers play over HTTP with tickets (IceFlixExt.StreamProviderExt.getPlaybackUrl).
+    const playback = await BrowserPlayback.start({
+      library: this.library,
+      auth,
+      probes,
+      mediaDir: this.settings.mediaDir,
+      dataDir: ctx.settings.dataDir,
+      secret: ctx.secret,
+      host: this.settings.http.host,
+      port: this.settings.http.port,
+      checkEveryMs: ctx.settings.announcePeriodMs,
+      maxTickets: 10_000,
+      maxConnections: 512,
+      log: log.child({ ns: "playback" }),
+    });
+    this.onStop(() => playback.stop());
+    const servant = new StreamProviderI({ library: this.library, announcer: this.announcer, auth, controllers, playback });
     const proxy = this.serveAs(IceFlix.StreamProviderPrx.uncheckedCast(server.add(servant, "StreamProvider")));
 
     // A catalog we did not know may have missed our announcements (e.g. it restarted).
@@ -107,7 +125,10 @@ export class StreamProviderService extends ServiceLifecycle<IceFlix.StreamProvid
     );
     await this.subscribe(TOPIC_SERVICE_AVAILABILITY, listener);
     // One subscriber for all controllers: each signed revoke passes the gate once (spec §6).
-    await this.subscribe(TOPIC_AUTHENTICATION_STATUS, server.addWithUUID(new StreamRevocationsI(ctx.gate, (token) => controllers.tokenRevoked(token))));
+    await this.subscribe(TOPIC_AUTHENTICATION_STATUS, server.addWithUUID(new StreamRevocationsI(ctx.gate, (token) => {
+      controllers.tokenRevoked(token);
+      playback.tickets.tokenRevoked(token);
+    })));
 
     // Registered before the availability announcer so that it stops after it.
     this.onStop(async () => {
@@ -121,6 +142,6 @@ export class StreamProviderService extends ServiceLifecycle<IceFlix.StreamProvid
     // Each period also retries announcements that failed (the broker may have been away).
     const sweeper = sweepRegistries([this.authenticators, this.catalogs], ctx.settings.announcePeriodMs, log, () => this.announcer.retry());
     this.onStop(() => sweeper.stop());
-    log.info({ id: this.id, proxy: this.proxyString, media: this.settings.mediaDir, passthrough: this.settings.passthrough }, "StreamProvider ready");
+    log.info({ id: this.id, proxy: this.proxyString, media: this.settings.mediaDir, passthrough: this.settings.passthrough, http: playback.baseUrl }, "StreamProvider ready");
   }
 }

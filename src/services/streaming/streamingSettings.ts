@@ -12,6 +12,9 @@ export const PASSTHROUGH_MODES = ["inprocess", "gst"] as const;
 export type PassthroughMode = (typeof PASSTHROUGH_MODES)[number];
 /** In-process: no child process per viewer; `gst` keeps the old path (docs/streaming.md). */
 export const DEFAULT_PASSTHROUGH: PassthroughMode = "inprocess";
+/** Not in the spec's table: host:port of the HTTP endpoint browsers play from (port 0: any free one). */
+export const PROP_HTTP_ENDPOINT = "IceFlix.Stream.HttpEndpoint";
+export const DEFAULT_HTTP_ENDPOINT = "127.0.0.1:0";
 
 export interface StreamingSettings {
   /** Absolute path of the media folder. */
@@ -21,6 +24,7 @@ export interface StreamingSettings {
   reauthGraceMs: number;
   rescanMs: number;
   passthrough: PassthroughMode;
+  http: { host: string; port: number };
 }
 
 export function streamingSettings(props: Ice.Properties): StreamingSettings {
@@ -31,7 +35,16 @@ export function streamingSettings(props: Ice.Properties): StreamingSettings {
     reauthGraceMs: intProperty(props, PROP.reauthGrace, 10, 1, 3600) * 1000,
     rescanMs: intProperty(props, PROP_MEDIA_RESCAN, 30, 1, 86_400) * 1000,
     passthrough: passthroughMode(props.getProperty(PROP_PASSTHROUGH).trim()),
+    http: hostPort(PROP_HTTP_ENDPOINT, props.getProperty(PROP_HTTP_ENDPOINT).trim() || DEFAULT_HTTP_ENDPOINT),
   };
+}
+
+/** `host:port` (IPv6 in brackets) of a listening HTTP endpoint; a ConfigError naming `name` otherwise. */
+export function hostPort(name: string, value: string): { host: string; port: number } {
+  const m = /^(\[[0-9a-fA-F:.]+\]|[\w.-]+):(\d{1,5})$/.exec(value);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port > 65_535) throw new ConfigError(`${name} must be host:port (got ${JSON.stringify(value)})`);
+  return { host: m[1]!.replace(/^\[|\]$/g, ""), port };
 }
 
 function passthroughMode(value: string): PassthroughMode {
