@@ -1,12 +1,22 @@
 /** Small helpers for check bodies: call and describe what came back. */
 import { Ice } from "../slice/index.js";
+import { ClientError } from "../mainlink/linkErrors.js";
 import { CheckFailed, CheckSkipped, type VerifyContext } from "./types.js";
 
 /** The Ice type id of an exception (or its message), for evidence lines. */
 export function exceptionName(e: unknown): string {
+  e = unwrap(e);
   if (e instanceof Ice.UnknownUserException) return `UnknownUserException(${e.unknown})`;
   if (e instanceof Ice.Exception) return e.ice_id().replace(/^::/, "");
   return (e as Error)?.message ?? String(e);
+}
+
+/**
+ * The Ice exception under a Main-link error: the link reports a service's failure (Unknown*
+ * included, a LocalException) as a ClientError that carries it as its cause.
+ */
+export function unwrap(e: unknown): unknown {
+  return e instanceof ClientError && e.cause !== undefined ? e.cause : e;
 }
 
 /** Calls `fn` expecting it to raise an exception of class `cls`; returns its evidence. */
@@ -23,6 +33,7 @@ export async function expectRaises(what: string, cls: abstract new (...a: never[
 
 /** An exception that is neither declared nor a transport problem: the servant crashed. */
 export function isUnknown(e: unknown): boolean {
+  e = unwrap(e);
   return e instanceof Ice.UnknownException || e instanceof Ice.UnknownLocalException || (e instanceof Ice.UnknownUserException && !e.unknown.startsWith("::IceFlix"));
 }
 

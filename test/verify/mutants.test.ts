@@ -1,0 +1,78 @@
+/**
+ * `iceflix verify` is not tuned to us: a small Python implementation of the contract
+ * (test/verify/py/mini_iceflix.py, python3-zeroc-ice) passes, and each mutant of it (one behaviour
+ * broken) is caught by a failing check that names that behaviour.
+ */
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { iceflix } from "../chaos/lib/deployment.js";
+import { PYTHON, SLICE_DIR } from "../helpers/python.js";
+import { REPO_ROOT, startReady } from "../helpers/processes.js";
+
+const SCRIPT = `${REPO_ROOT}test/verify/py/mini_iceflix.py`;
+const LIFETIME = "2";
+
+interface Check {
+  group: string;
+  name: string;
+  status: string;
+  reason: string;
+}
+
+/** Each mutant, the group to run and the check that must fail for it. */
+const MUTANTS: Array<{ mutant: string; group: string; check: RegExp; slow?: boolean }> = [
+  { mutant: "tokens-never-expire", group: "auth", check: /token expires at the lifetime/, slow: true },
+  { mutant: "same-token-each-login", group: "auth", check: /each login gives a new token/ },
+  { mutant: "wrong-password-accepted", group: "auth", check: /wrong password hash refused/ },
+  { mutant: "unknown-user-accepted", group: "auth", check: /unknown user refused/ },
+  { mutant: "plain-password-accepted", group: "auth", check: /plain \(unhashed\) password refused/ },
+  { mutant: "isauthorized-always-true", group: "auth", check: /isAuthorized true for a fresh token, false for a made-up one/ },
+  { mutant: "case-sensitive-search", group: "catalog", check: /substring search is case-insensitive/ },
+  { mutant: "gettile-unknown-exception", group: "catalog", check: /getTile with an unknown id raises WrongMediaId/ },
+  { mutant: "tags-all-as-any", group: "catalog", check: /tags: add, search all\/any/ },
+  { mutant: "rename-ignored", group: "catalog", check: /rename with a token is seen/ },
+  { mutant: "edits-without-token", group: "catalog", check: /edits without a valid token raise Unauthorized/ },
+  { mutant: "dead-proxy-handed-out", group: "main", check: /getAuthenticator hands out a live Authenticator/ },
+  { mutant: "catalog-hand-out-wrong-type", group: "main", check: /getCatalogService hands out a live MediaCatalog/ },
+  { mutant: "isavailable-always-true", group: "provider", check: /isAvailable true for its title, false for an unknown id/ },
+  { mutant: "same-controller", group: "provider", check: /each getStream gives a distinct controller/ },
+  { mutant: "huge-name-crash", group: "robustness", check: /getTilesByName with odd names/ },
+];
+
+async function verifyMini(mutant: string, only: string[], fast: boolean): Promise<{ code: number; checks: Check[] }> {
+  const peer = await startReady<{ proxy: string }>(PYTHON, [SCRIPT, "--lifetime", LIFETIME, ...(mutant ? ["--mutant", mutant] : [])], {
+    env: { ...process.env, ICEFLIX_SLICE_DIR: SLICE_DIR },
+  });
+  try {
+    const args = ["verify", peer.ready.proxy, "--user", "demo", "--password-stdin", "--json", "--token-lifetime", LIFETIME, ...(fast ? ["--fast"] : [])];
+    if (only.length) args.push("--only", ...only);
+    const r = await iceflix(args, "demo\n", 60_000);
+    const report = JSON.parse(r.stdout) as { checks: Check[] };
+    return { code: r.code, checks: report.checks };
+  } finally {
+    await peer.stop();
+  }
+}
+
+describe("verify against a small Python implementation and its mutants", () => {
+  it("the unbroken implementation passes every group (exit 0)", async () => {
+    const { code, checks } = await verifyMini("", [], false);
+    assert.deepEqual(checks.filter((c) => c.status === "fail"), []);
+    assert.ok(checks.filter((c) => c.status === "pass").length >= 24);
+    assert.equal(code, 0);
+  });
+
+  it("has at least 12 mutants", () => assert.ok(MUTANTS.length >= 12));
+
+  for (const m of MUTANTS) {
+    it(`mutant ${m.mutant} is caught by "${m.check.source}" (exit 1)`, async () => {
+      const { code, checks } = await verifyMini(m.mutant, [m.group], !m.slow);
+      const failed = checks.filter((c) => c.status === "fail");
+      assert.ok(
+        failed.some((c) => m.check.test(c.name)),
+        `no failing check matches ${m.check}: ${JSON.stringify(checks.map((c) => `${c.status} ${c.name}: ${c.reason}`))}`,
+      );
+      assert.equal(code, 1);
+    });
+  }
+});
