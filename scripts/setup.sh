@@ -20,6 +20,7 @@ APT_PACKAGES=(
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav ffmpeg
   postgresql tmux
+  chromium
 )
 NODE_MAJOR_MIN=20
 

@@ -5,9 +5,14 @@
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
 import { iceflix } from "../chaos/lib/deployment.js";
 import { PYTHON, SLICE_DIR } from "../helpers/python.js";
 import { REPO_ROOT, startReady } from "../helpers/processes.js";
+import { requireTool } from "../helpers/tools.js";
 
 const SCRIPT = `${REPO_ROOT}test/verify/py/mini_iceflix.py`;
 const LIFETIME = "2";
@@ -39,12 +44,12 @@ const MUTANTS: Array<{ mutant: string; group: string; check: RegExp; slow?: bool
   { mutant: "huge-name-crash", group: "robustness", check: /getTilesByName with odd names/ },
 ];
 
-async function verifyMini(mutant: string, only: string[], fast: boolean): Promise<{ code: number; checks: Check[] }> {
+async function verifyMini(mutant: string, only: string[], fast: boolean, extra: string[] = []): Promise<{ code: number; checks: Check[] }> {
   const peer = await startReady<{ proxy: string }>(PYTHON, [SCRIPT, "--lifetime", LIFETIME, ...(mutant ? ["--mutant", mutant] : [])], {
     env: { ...process.env, ICEFLIX_SLICE_DIR: SLICE_DIR },
   });
   try {
-    const args = ["verify", peer.ready.proxy, "--user", "demo", "--password-stdin", "--json", "--token-lifetime", LIFETIME, ...(fast ? ["--fast"] : [])];
+    const args = ["verify", peer.ready.proxy, "--user", "demo", "--password-stdin", "--json", "--token-lifetime", LIFETIME, ...(fast ? ["--fast"] : []), ...extra];
     if (only.length) args.push("--only", ...only);
     const r = await iceflix(args, "demo\n", 60_000);
     const report = JSON.parse(r.stdout) as { checks: Check[] };
@@ -75,4 +80,26 @@ describe("verify against a small Python implementation and its mutants", () => {
       assert.equal(code, 1);
     });
   }
+
+  // The HTML report of a run with one failure, opened in Chromium; VERIFY_SCREENSHOT=FILE keeps
+  // a screenshot (docs/verify-report.png was made so).
+  it("the HTML report opens in Chromium with every check and the failure marked", async () => {
+    requireTool("/usr/bin/chromium");
+    const dir = mkdtempSync(join(tmpdir(), "iceflix-verify-html-"));
+    const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--no-sandbox"] });
+    try {
+      const file = join(dir, "report.html");
+      const { checks } = await verifyMini("case-sensitive-search", [], true, ["--html", file]);
+      const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+      await page.goto(`file://${file}`);
+      assert.equal(await page.locator("tbody tr").count(), checks.length);
+      assert.equal(await page.locator("tbody tr.fail").count(), checks.filter((c) => c.status === "fail").length);
+      assert.match((await page.locator("tr.fail").first().textContent()) ?? "", /case-insensitive/);
+      assert.match((await page.locator("#summary").textContent()) ?? "", /1 failed/);
+      if (process.env.VERIFY_SCREENSHOT) await page.screenshot({ path: process.env.VERIFY_SCREENSHOT, fullPage: true });
+    } finally {
+      await browser.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
