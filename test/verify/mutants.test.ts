@@ -9,9 +9,12 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
+import { spawn } from "node:child_process";
+import { Ice, IceFlix } from "../../src/slice/index.js";
+import { waitFor } from "../helpers/waitFor.js";
 import { iceflix } from "../chaos/lib/deployment.js";
 import { PYTHON, SLICE_DIR } from "../helpers/python.js";
-import { REPO_ROOT, startReady } from "../helpers/processes.js";
+import { ICEFLIX_BIN, REPO_ROOT, startReady } from "../helpers/processes.js";
 import { requireTool } from "../helpers/tools.js";
 
 const SCRIPT = `${REPO_ROOT}test/verify/py/mini_iceflix.py`;
@@ -100,6 +103,37 @@ describe("verify against a small Python implementation and its mutants", () => {
     } finally {
       await browser.close();
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  // Edits are undone on Ctrl+C: the catalog group renames a title, then the auth group waits for
+  // token expiry; SIGINT during that wait puts the name back before the checker exits.
+  it("Ctrl+C during a slow check undoes the edits (exit 130)", async () => {
+    const peer = await startReady<{ proxy: string }>(PYTHON, [SCRIPT, "--lifetime", "30"], { env: { ...process.env, ICEFLIX_SLICE_DIR: SLICE_DIR } });
+    const communicator = Ice.initialize();
+    try {
+      const main = IceFlix.MainPrx.uncheckedCast(communicator.stringToProxy(peer.ready.proxy));
+      const catalog = (await main.getCatalogService())!;
+      const names = async () => (await Promise.all((await catalog.getTilesByName("", false)).map((id) => catalog.getTile(id)))).map((m) => m.info.name).sort();
+      const before = await names();
+      const child = spawn(process.execPath, [ICEFLIX_BIN, "verify", peer.ready.proxy, "--user", "demo", "--password-stdin", "--only", "catalog", "auth", "--token-lifetime", "30"]);
+      child.stdin.end("demo\n");
+      let stderr = "";
+      child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+      const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+      try {
+        await waitFor("the lifetime wait", () => stderr, (s) => s.includes("waiting"), 20_000);
+        assert.notDeepEqual(await names(), before, "a title is renamed while the checker runs");
+        child.kill("SIGINT");
+        const code = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r("timeout"), 10_000))]);
+        assert.equal(code, 130, stderr);
+        assert.deepEqual(await names(), before);
+      } finally {
+        if (child.exitCode === null) child.kill("SIGKILL");
+      }
+    } finally {
+      await communicator.destroy();
+      await peer.stop();
     }
   });
 });
