@@ -191,7 +191,7 @@ export async function main(argv: string[]): Promise<void> {
     .option("--password-stdin", "read that user's password from the first line of stdin", false)
     .option("--media-dir <dir>", "check every file there is in the catalog by its SHA-256")
     .option("--token-lifetime <s>", "the token lifetime to check (default: what Main says, if it says)", intOption(1, 86_400))
-    .option("--only <group...>", "run only these groups (main, auth, catalog, provider, robustness)")
+    .option("--only <group...>", "run only these groups (main, auth, catalog, provider, controller, robustness)")
     .option("--fast", "skip the checks that wait for token expiry", false)
     .option("--json", "print the report as JSON", false)
     .option("--junit <file>", "also write a JUnit XML report")

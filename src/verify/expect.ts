@@ -31,10 +31,15 @@ export async function expectRaises(what: string, cls: abstract new (...a: never[
   throw new CheckFailed(`${what} answered instead of raising ${cls.name}`, `${what} -> ${JSON.stringify(answer)}`);
 }
 
-/** An exception that is neither declared nor a transport problem: the servant crashed. */
+/**
+ * A crash of the servant: UnknownException / UnknownLocalException, or an UnknownUserException
+ * that is not a user exception of IceFlix's modules (an undeclared IceFlix or IceFlixExt one, e.g.
+ * an extension's InvalidArgument, is a deliberate refusal and is only shown in the evidence).
+ */
 export function isUnknown(e: unknown): boolean {
   e = unwrap(e);
-  return e instanceof Ice.UnknownException || e instanceof Ice.UnknownLocalException || (e instanceof Ice.UnknownUserException && !e.unknown.startsWith("::IceFlix"));
+  if (e instanceof Ice.UnknownUserException) return !/^::IceFlix(Ext)?::/.test(e.unknown);
+  return e instanceof Ice.UnknownException || e instanceof Ice.UnknownLocalException;
 }
 
 export function needCredentials(ctx: VerifyContext): { user: string; hash: string } {

@@ -44,6 +44,8 @@ const MUTANTS: Array<{ mutant: string; group: string; check: RegExp; slow?: bool
   { mutant: "catalog-hand-out-wrong-type", group: "main", check: /getCatalogService hands out a live MediaCatalog/ },
   { mutant: "isavailable-always-true", group: "provider", check: /isAvailable true for its title, false for an unknown id/ },
   { mutant: "same-controller", group: "provider", check: /each getStream gives a distinct controller/ },
+  { mutant: "stop-keeps-sending", group: "controller", check: /stop\(\) stops it/ },
+  { mutant: "sdp-wrong-port", group: "controller", check: /getSDP names the port/ },
   { mutant: "huge-name-crash", group: "robustness", check: /getTilesByName with odd names/ },
 ];
 

@@ -6,7 +6,7 @@ Usage: mini_iceflix.py [--mutant NAME] [--lifetime S]
 One user demo/demo, three titles. --mutant breaks one behaviour (see MUTANTS). Prints
 {"event":"ready","proxy":...} and serves until killed.
 """
-import argparse, hashlib, json, os, secrets, sys, threading, time
+import argparse, hashlib, json, os, secrets, socket, sys, threading, time
 import Ice
 
 Ice.loadSlice(os.path.join(os.environ["ICEFLIX_SLICE_DIR"], "iceflix.ice"))
@@ -17,6 +17,7 @@ MUTANTS = [
     "plain-password-accepted", "isauthorized-always-true", "case-sensitive-search", "gettile-unknown-exception",
     "tags-all-as-any", "rename-ignored", "edits-without-token", "dead-proxy-handed-out",
     "isavailable-always-true", "same-controller", "huge-name-crash", "catalog-hand-out-wrong-type",
+    "stop-keeps-sending", "sdp-wrong-port",
 ]
 
 ap = argparse.ArgumentParser()
@@ -56,13 +57,24 @@ class Auth(IceFlix.Authenticator):
 
 
 class Controller(IceFlix.StreamController):
+    """Sends dummy UDP packets (not real RTP: this implementation is incomplete) after getSDP."""
+    def __init__(self): self.stopped = threading.Event()
+    def _send(self, port):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not self.stopped.wait(0.05):
+            sock.sendto(b"\x80" + b"\0" * 11, ("127.0.0.1", port))
+        sock.close()
     def getSDP(self, authentication, port, current=None):
         if not AUTH.isAuthorized(authentication): raise IceFlix.Unauthorized()
-        return "v=0\r\n"
+        threading.Thread(target=self._send, args=(port,), daemon=True).start()
+        shown = port + 2 if M == "sdp-wrong-port" else port
+        return "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=mini\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=video %d RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n" % shown
     def getSyncTopic(self, current=None): return "sync"
     def refreshAuthentication(self, authentication, current=None):
         if not AUTH.isAuthorized(authentication): raise IceFlix.Unauthorized()
     def stop(self, current=None):
+        if M != "stop-keeps-sending": self.stopped.set()
         try: current.adapter.remove(current.id)
         except Ice.NotRegisteredException: pass
 
