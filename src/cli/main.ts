@@ -187,6 +187,24 @@ export async function main(argv: string[]): Promise<void> {
       });
     });
 
+  program
+    .command("verify")
+    .description("conformance checker: tells, behaviour by behaviour, what a Main's deployment gets right (docs/verify.md)")
+    .argument("<main-proxy>", 'e.g. "Main:tcp -h 127.0.0.1 -p 9095"')
+    .option("--user <name>", "a user to log in with (auth, edits, streams)")
+    .option("--password-stdin", "read that user's password from the first line of stdin", false)
+    .option("--media-dir <dir>", "check every file there is in the catalog by its SHA-256")
+    .option("--token-lifetime <s>", "the token lifetime to check (default: what Main says, if it says)", intOption(1, 86_400))
+    .option("--only <group...>", "run only these groups (main, auth, catalog, provider, controller, robustness)")
+    .option("--fast", "skip the checks that wait for token expiry", false)
+    .option("--json", "print the report as JSON", false)
+    .option("--junit <file>", "also write a JUnit XML report")
+    .option("--html <file>", "also write an HTML report")
+    .action(async (mainProxy: string, o: Omit<import("./commands/verify.js").VerifyOptions, "propertyArgs">) => {
+      const { verify } = await import("./commands/verify.js");
+      process.exitCode = await verify(mainProxy, { ...o, propertyArgs });
+    });
+
   const db = program.command("db").description("the PostgreSQL store: schema migration, import of an SQLite deployment");
   db.command("migrate")
     .description("bring the database schema to this version (the services also do it at start)")

@@ -1,0 +1,100 @@
+/**
+ * `iceflix verify` against our own system started with `up` (1 and 2 replicas): nothing fails, the
+ * edits are undone; the JUnit report parses with a real XML consumer and matches the JSON; and a
+ * deployment whose tokens live 5 s fails the lifetime check of a 10 s contract.
+ */
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { tmpdir } from "node:os";
+import { XMLParser } from "fast-xml-parser";
+import { Deployment, iceflix } from "../chaos/lib/deployment.js";
+
+interface JsonReport {
+  checks: Array<{ group: string; name: string; status: "pass" | "fail" | "skip"; reason: string; evidence: string; ms: number }>;
+  summary: { pass: number; fail: number; skip: number; total: number; ms: number; main: string };
+}
+
+async function verify(dep: Deployment, args: string[]): Promise<{ code: number; report: JsonReport; stderr: string }> {
+  const r = await iceflix(["verify", dep.mainProxy, "--user", "demo", "--password-stdin", "--json", ...args], "demo\n", 120_000);
+  let report: JsonReport;
+  try {
+    report = JSON.parse(r.stdout) as JsonReport;
+  } catch {
+    throw new Error(`verify printed no JSON (exit ${r.code}): ${r.stdout}${r.stderr}`);
+  }
+  return { code: r.code, report, stderr: r.stderr };
+}
+
+const failures = (r: JsonReport) => r.checks.filter((c) => c.status === "fail").map((c) => `${c.group}: ${c.name}: ${c.reason} [${c.evidence}]`);
+
+async function titles(dep: Deployment): Promise<string[]> {
+  const main = dep.main();
+  const catalog = (await main.getCatalogService())!;
+  const ids = await catalog.getTilesByName("", false);
+  const media = await Promise.all(ids.map((id) => catalog.getTile(id)));
+  return media.map((m) => `${m.id} ${m.info.name} [${[...m.info.tags].sort().join(",")}]`).sort();
+}
+
+for (const replicas of [1, 2]) {
+  describe(`verify against up --replicas ${replicas}`, () => {
+    let dep: Deployment | undefined;
+    const out = mkdtempSync(join(tmpdir(), "iceflix-verify-"));
+    before(async () => {
+      dep = await Deployment.up({ label: `verify-r${replicas}`, replicas });
+    });
+    after(async () => {
+      await dep?.down();
+      rmSync(out, { recursive: true, force: true });
+    });
+
+    it("passes every check (--fast), exit 0, names and tags as before", async () => {
+      const before = await titles(dep!);
+      const junitFile = join(out, "report.xml");
+      const { code, report } = await verify(dep!, ["--fast", "--media-dir", dep!.mediaDir, "--junit", junitFile]);
+      assert.deepEqual(failures(report), []);
+      assert.equal(code, 0);
+      assert.ok(report.summary.pass >= 20, JSON.stringify(report.summary));
+      for (const c of report.checks) {
+        assert.ok(["pass", "fail", "skip"].includes(c.status));
+        assert.equal(typeof c.reason, "string");
+        assert.equal(typeof c.evidence, "string");
+        assert.equal(typeof c.ms, "number");
+      }
+      assert.deepEqual(await titles(dep!), before, "the checker's edits were undone");
+
+      if (replicas === 1) {
+        const parsed = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: "" }).parse(readFileSync(junitFile, "utf8")) as {
+          testsuites: { tests: string; failures: string; skipped: string; testsuite: Array<{ name: string; testcase: Array<{ name: string; skipped?: unknown; failure?: unknown }> }> };
+        };
+        assert.equal(Number(parsed.testsuites.tests), report.summary.total);
+        assert.equal(Number(parsed.testsuites.failures), 0);
+        const cases = parsed.testsuites.testsuite.flatMap((s) => s.testcase.map((t) => ({ group: s.name, name: t.name, skipped: t.skipped !== undefined })));
+        assert.deepEqual(
+          cases.map((c) => `${c.group}/${c.name}/${c.skipped}`),
+          report.checks.map((c) => `${c.group}/${c.name}/${c.status === "skip"}`),
+        );
+      }
+    });
+  });
+}
+
+describe("verify against tokens that live 5 s", () => {
+  let dep: Deployment | undefined;
+  before(async () => {
+    dep = await Deployment.up({ label: "verify-lifetime", props: ["--IceFlix.Token.LifetimeSeconds=5"] });
+  });
+  after(async () => {
+    await dep?.down();
+  });
+
+  it("fails the lifetime check of a 10 s lifetime, exit 1", async () => {
+    const { code, report } = await verify(dep!, ["--only", "auth", "--token-lifetime", "10"]);
+    const lifetime = report.checks.find((c) => c.name.includes("expires at the lifetime"));
+    assert.equal(lifetime?.status, "fail", JSON.stringify(lifetime));
+    assert.match(lifetime!.reason, /already invalid/);
+    assert.deepEqual(failures(report).length, 1, failures(report).join("\n"));
+    assert.equal(code, 1);
+  });
+});
