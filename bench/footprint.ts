@@ -19,6 +19,7 @@ import {
   commonArgs,
   environment,
   figure,
+  figuresTable,
   fmt,
   ICEFLIX_BIN,
   median,
@@ -27,7 +28,6 @@ import {
   parseOptions,
   rssBytes,
   runScript,
-  sig,
   sleep,
   startReady,
   table,
@@ -165,12 +165,7 @@ async function main(): Promise<void> {
     );
   }
   console.log("");
-  console.log(
-    table(
-      ["figure", "value", "bare node", "ratio", "target", "met"],
-      figures.map((f) => [f.name, f.value === null ? "n/a" : `${sig(f.value)} ${f.unit}`, sig(f.baseline.value), f.ratio === null ? "-" : `${sig(f.ratio)}x`, f.target!.text, f.met === null || f.met === undefined ? "-" : f.met ? "yes" : "NO"]),
-    ),
-  );
+  console.log(figuresTable(figures, "bare node"));
 
   const result: BenchResult = {
     benchmark: "footprint",

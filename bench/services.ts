@@ -35,6 +35,7 @@ import {
   DIST_BENCH,
   environment,
   figure,
+  figuresTable,
   fmt,
   ICEFLIX_BIN,
   median,
@@ -47,7 +48,6 @@ import {
   sig,
   sleep,
   startReady,
-  table,
   TITLES_FILE,
   type BenchResult,
   type Figure,
@@ -262,12 +262,7 @@ async function main(): Promise<void> {
     );
   }
   console.log("");
-  console.log(
-    table(
-      ["figure", "value", "baseline", "ratio", "target", "met"],
-      figures.map((f) => [f.name, `${sig(f.value)} ${f.unit}`, sig(f.baseline.value), f.ratio === null ? "-" : `${sig(f.ratio)}x`, f.target?.text ?? "-", f.met === undefined || f.met === null ? "-" : f.met ? "yes" : "NO"]),
-    ),
-  );
+  console.log(figuresTable(figures));
   const maxClient = Math.max(...samples.map((s) => s.clientCpuPercent));
   const notes = [
     "Server CPU is the answering process only (Main's pings to the Authenticator and the catalog's isAvailable calls to the provider are answered elsewhere).",

@@ -408,6 +408,21 @@ export function table(header: string[], rows: string[][], leftColumns = 1): stri
   return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
 }
 
+/** The figures as a console table: value, baseline, ratio, target and whether it was met. */
+export function figuresTable(figures: readonly Figure[], baselineHeader = "baseline"): string {
+  return table(
+    ["figure", "value", baselineHeader, "ratio", "target", "met"],
+    figures.map((f) => [
+      f.name,
+      f.value === null ? "n/a" : `${sig(f.value)} ${f.unit}`,
+      sig(f.baseline.value),
+      f.ratio === null ? "-" : `${sig(f.ratio)}x`,
+      f.target?.text ?? "-",
+      f.met === undefined || f.met === null ? "-" : f.met ? "yes" : "NO",
+    ]),
+  );
+}
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
