@@ -79,6 +79,14 @@ export class ConfigError extends Error {
   override name = "ConfigError";
 }
 
+/** `host:port` (IPv6 in brackets) of a listening HTTP endpoint; a ConfigError naming `name` otherwise. */
+export function hostPort(name: string, value: string): { host: string; port: number } {
+  const m = /^(\[[0-9a-fA-F:.]+\]|[\w.-]+):(\d{1,5})$/.exec(value);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port > 65_535) throw new ConfigError(`${name} must be host:port (got ${JSON.stringify(value)})`);
+  return { host: m[1]!.replace(/^\[|\]$/g, ""), port };
+}
+
 /**
  * Splits `--Some.Property=value` arguments (a name with a dot or slash before `=`) from the
  * others. `--config F` and `--config=F` become `Ice.Config`.

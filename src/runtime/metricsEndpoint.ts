@@ -6,7 +6,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { ConfigError } from "./config.js";
+import { ConfigError, hostPort } from "./config.js";
 import { collectProcessMetrics, metricsRegistry } from "./metrics.js";
 import type { Logger } from "./logger.js";
 
@@ -34,10 +34,7 @@ export interface MetricsEndpoint {
 
 /** "HOST:PORT" → its parts; a ConfigError naming the property otherwise. */
 export function parseMetricsEndpoint(text: string): { host: string; port: number } {
-  const m = /^\[?([^\]\s]*?)\]?:(\d{1,5})$/.exec(text.trim());
-  const port = m ? Number(m[2]) : NaN;
-  if (!m || !m[1] || port > 65535) throw new ConfigError(`${METRICS_ENDPOINT_PROP} must be HOST:PORT (e.g. 127.0.0.1:9098), got "${text}"`);
-  return { host: m[1], port };
+  return hostPort(METRICS_ENDPOINT_PROP, text.trim());
 }
 
 function answer(req: IncomingMessage, res: ServerResponse): void {

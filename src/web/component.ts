@@ -5,13 +5,12 @@
  */
 import { readFileSync } from "node:fs";
 import { Ice } from "../slice/index.js";
-import { ConfigError, intProperty, PROP } from "../runtime/config.js";
+import { ConfigError, hostPort, intProperty, PROP } from "../runtime/config.js";
 import type { Logger } from "../runtime/logger.js";
 import type { RunningComponent } from "../runtime/lifecycle.js";
 import { dataPaths } from "../common/dataDir.js";
 import { MainLink } from "../mainlink/mainLink.js";
 import { TokenKeeper } from "../mainlink/tokenKeeper.js";
-import { hostPort } from "../services/streaming/streamingSettings.js";
 import { Sessions } from "./sessions.js";
 import { WebServer } from "./webServer.js";
 

@@ -2,7 +2,7 @@
 import { accessSync, constants, statSync } from "node:fs";
 import { resolve } from "node:path";
 import { Ice } from "../../slice/index.js";
-import { ConfigError, intProperty, PROP } from "../../runtime/config.js";
+import { ConfigError, hostPort, intProperty, PROP } from "../../runtime/config.js";
 
 /** Not in the spec's table: how often the media folder is rescanned besides the watch. */
 export const PROP_MEDIA_RESCAN = "IceFlix.Media.RescanSeconds";
@@ -37,14 +37,6 @@ export function streamingSettings(props: Ice.Properties): StreamingSettings {
     passthrough: passthroughMode(props.getProperty(PROP_PASSTHROUGH).trim()),
     http: hostPort(PROP_HTTP_ENDPOINT, props.getProperty(PROP_HTTP_ENDPOINT).trim() || DEFAULT_HTTP_ENDPOINT),
   };
-}
-
-/** `host:port` (IPv6 in brackets) of a listening HTTP endpoint; a ConfigError naming `name` otherwise. */
-export function hostPort(name: string, value: string): { host: string; port: number } {
-  const m = /^(\[[0-9a-fA-F:.]+\]|[\w.-]+):(\d{1,5})$/.exec(value);
-  const port = m ? Number(m[2]) : NaN;
-  if (!m || port > 65_535) throw new ConfigError(`${name} must be host:port (got ${JSON.stringify(value)})`);
-  return { host: m[1]!.replace(/^\[|\]$/g, ""), port };
 }
 
 function passthroughMode(value: string): PassthroughMode {
