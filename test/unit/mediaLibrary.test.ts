@@ -107,6 +107,19 @@ describe("MediaLibrary", () => {
     assert.equal(lib.has("0".repeat(64)), false);
   });
 
+  it("a wait for the first scan that begins before start() lasts until that scan, not zero", async () => {
+    const dir = tmp();
+    writeOld(join(dir, "clip.bin"), "frames");
+    const { lib } = library(dir);
+    let waited = false;
+    const wait = lib.whenFirstScanned(10_000).then(() => (waited = true));
+    await new Promise((r) => setImmediate(r));
+    assert.equal(waited, false, "nothing scanned yet: still waiting");
+    await lib.start();
+    await wait;
+    assert.ok(lib.has(sha256sum(join(dir, "clip.bin"))), "the media is known once the wait ends");
+  });
+
   it("shows progress (done/total bytes) while hashing", async () => {
     const dir = tmp();
     writeOld(join(dir, "a.bin"), randomBytes(2 * 1024 * 1024));

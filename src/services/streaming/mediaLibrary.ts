@@ -72,7 +72,12 @@ export class MediaLibrary extends EventEmitter<MediaLibraryEvents> {
   #again = false;
   #started = false;
   #scannedOnce = false;
-  #firstScan: Promise<void> | undefined;
+  /**
+   * Settles when the first scan is done. It exists before start(): the service answers calls
+   * (its servant added) a moment before it starts the library, and a getStream then must wait too.
+   */
+  readonly #firstScan: Promise<void>;
+  #firstScanDone!: () => void;
   #stopped = false;
   readonly #abort = new AbortController();
 
@@ -89,6 +94,7 @@ export class MediaLibrary extends EventEmitter<MediaLibraryEvents> {
       cacheSaveIntervalMs: options.cacheSaveIntervalMs ?? 10_000,
     };
     this.#cache = new HashCache(options.cacheFile, realpathSync(options.dir), options.log);
+    this.#firstScan = new Promise<void>((resolve) => (this.#firstScanDone = resolve));
   }
 
   /** Starts watching and the first scan; resolves when that scan is done (files are `added` as they are hashed). */
@@ -103,8 +109,7 @@ export class MediaLibrary extends EventEmitter<MediaLibraryEvents> {
       this.#rescanTimer = setTimeout(periodic, this.#options.rescanMs).unref();
     };
     this.#rescanTimer = setTimeout(periodic, this.#options.rescanMs).unref();
-    this.#firstScan = this.rescan();
-    return this.#firstScan;
+    return this.rescan().finally(() => this.#firstScanDone());
   }
 
   /**
@@ -112,7 +117,6 @@ export class MediaLibrary extends EventEmitter<MediaLibraryEvents> {
    * file it is still loading waits a moment instead of answering "unknown".
    */
   async whenFirstScanned(timeoutMs: number): Promise<void> {
-    if (!this.#firstScan) return;
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([this.#firstScan, new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)))]);
     clearTimeout(timer);
@@ -165,6 +169,7 @@ export class MediaLibrary extends EventEmitter<MediaLibraryEvents> {
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
+    this.#firstScanDone(); // no first scan is coming: waiters answer now
     this.#watcher?.close();
     this.#watcher = undefined;
     clearTimeout(this.#debounceTimer);
