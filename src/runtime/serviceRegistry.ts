@@ -58,15 +58,22 @@ export type RegistryEvents<P> = {
 interface Entry<P> {
   id: string;
   proxy: P;
+  /** `proxy` bounded by the ping timeout, made once: a new proxy per ping would also start without a cached connection. */
+  pingProxy: P;
   lastSeen: number;
   healthy: boolean;
   /** The ping in flight for pick(), which concurrent picks share (see #check). */
   check?: Promise<boolean>;
 }
 
+/** What callOne() resolves when no instance answered. */
+export const NO_ANSWER: unique symbol = Symbol("no instance answered");
+
 export class ServiceRegistry<P extends Ice.ObjectPrx> extends EventEmitter<RegistryEvents<P>> {
   readonly kind: string;
   readonly #instances = new Map<string, Entry<P>>();
+  /** #instances' values as an array, until the next change (see #entries). */
+  #inOrder: Entry<P>[] | undefined;
   readonly #options: ServiceRegistryOptions;
   readonly #warmUntil: number;
   /** Instances removed for not answering, by id: re-pinged by sweep() until lostAt + the recheck window. */
@@ -91,7 +98,11 @@ export class ServiceRegistry<P extends Ice.ObjectPrx> extends EventEmitter<Regis
     this.#lost.delete(id);
     const known = this.#instances.get(id);
     if (known) {
-      known.proxy = proxy;
+      // Kept when equal, so the proxies made from it (and their cached connections) stay in use.
+      if (known.proxy !== proxy && known.proxy.toString() !== proxy.toString()) {
+        known.proxy = proxy;
+        known.pingProxy = this.#bounded(proxy);
+      }
       known.lastSeen = now;
       return false;
     }
@@ -102,8 +113,9 @@ export class ServiceRegistry<P extends Ice.ObjectPrx> extends EventEmitter<Regis
       if (other.proxy.toString() === text) this.remove(other.id, `replaced by ${id} on the same endpoint`, "replaced");
     }
     for (const [lostId, lost] of this.#lost) if (lost.proxy.toString() === text) this.#lost.delete(lostId);
-    const entry: Entry<P> = { id, proxy, lastSeen: now, healthy: true };
+    const entry: Entry<P> = { id, proxy, pingProxy: this.#bounded(proxy), lastSeen: now, healthy: true };
     this.#instances.set(id, entry);
+    this.#inOrder = undefined;
     this.#options.log.info({ kind: this.kind, id, proxy: proxy.toString() }, "instance registered");
     this.emit("added", this.#public(entry));
     return true;
@@ -113,6 +125,7 @@ export class ServiceRegistry<P extends Ice.ObjectPrx> extends EventEmitter<Regis
     const entry = this.#instances.get(id);
     if (!entry) return;
     this.#instances.delete(id);
+    this.#inOrder = undefined;
     metrics.registryRemovals.inc({ kind: this.kind, cause });
     this.#options.log.warn({ kind: this.kind, id, reason }, "instance removed");
     this.emit("removed", this.#public(entry), reason);
@@ -143,6 +156,11 @@ export class ServiceRegistry<P extends Ice.ObjectPrx> extends EventEmitter<Regis
     return [...this.#instances.values()].map((e) => this.#public(e));
   }
 
+  /** The registered entries in registration order, kept between changes (not a copy per pick). */
+  #entries(): readonly Entry<P>[] {
+    return (this.#inOrder ??= [...this.#instances.values()]);
+  }
+
   /** A copy of what callers may see of an entry. */
   #public(e: Entry<P>): RegisteredInstance<P> {
     return { id: e.id, proxy: e.proxy, lastSeen: e.lastSeen, healthy: e.healthy };
@@ -153,11 +171,58 @@ export class ServiceRegistry<P extends Ice.ObjectPrx> extends EventEmitter<Regis
    * dead ones are removed. Resolves undefined when none is alive (during the warm-up, only once
    * it has ended with none announced).
    */
-  async pick(): Promise<P | undefined> {
+  pick(): Promise<P | undefined> {
+    // Fast path, one promise per hand-out (this runs on every Main hand-out and token check):
+    // the next candidate's check; anything else (a failed check, none registered) goes the long way.
+    const candidates = this.#instances.size;
+    if (candidates === 0) return this.#pickTryingAll();
+    const entry = this.#entries()[this.#cursor++ % candidates]!;
+    return this.#check(entry).then((alive) => {
+      if (alive) {
+        entry.healthy = true;
+        return entry.proxy;
+      }
+      this.#checkFailed(entry);
+      return this.#pickTryingAll();
+    });
+  }
+
+  /** pick() the long way: every candidate tried; during the warm-up, waits for announcements. */
+  async #pickTryingAll(): Promise<P | undefined> {
     for (;;) {
       const found = await this.#pickOnce();
       const remaining = this.#warmUntil - Date.now();
       if (found || remaining <= 0) return found;
+      await this.#nextAnnounced(remaining);
+    }
+  }
+
+  /**
+   * For callers that use an instance themselves instead of handing it out (token checks): runs
+   * `call` on the instances round-robin until one answers. The call is the liveness check, so
+   * there is no ping before it; an instance whose call fails with an Ice local exception is
+   * removed as if its ping had failed, and the next is tried. Resolves `NO_ANSWER` when none
+   * answered (during the warm-up, only once it has ended with none announced).
+   */
+  async callOne<T>(call: (proxy: P) => PromiseLike<T>): Promise<T | typeof NO_ANSWER> {
+    for (;;) {
+      const candidates = this.#entries();
+      const start = this.#cursor++;
+      for (let i = 0; i < candidates.length; i++) {
+        const entry = candidates[(start + i) % candidates.length]!;
+        if (!this.#instances.has(entry.id)) continue;
+        try {
+          const value = await call(entry.proxy);
+          entry.healthy = true;
+          return value;
+        } catch (e) {
+          if (!(e instanceof Ice.LocalException)) throw e;
+          this.#options.log?.debug({ kind: this.kind, error: e.ice_id() }, "call failed");
+          this.#checkFailed(entry);
+        }
+      }
+      const remaining = this.#warmUntil - Date.now();
+      if (remaining <= 0 || this.#instances.size > 0) return NO_ANSWER;
       await this.#nextAnnounced(remaining);
     }
   }
@@ -176,7 +241,7 @@ export class ServiceRegistry<P extends Ice.ObjectPrx> extends EventEmitter<Regis
   }
 
   async #pickOnce(): Promise<P | undefined> {
-    const candidates = [...this.#instances.values()];
+    const candidates = this.#entries();
     if (candidates.length === 0) return undefined;
     const start = this.#cursor++ % candidates.length;
     for (let i = 0; i < candidates.length; i++) {
@@ -186,10 +251,14 @@ export class ServiceRegistry<P extends Ice.ObjectPrx> extends EventEmitter<Regis
         entry.healthy = true;
         return entry.proxy;
       }
-      entry.healthy = false;
-      this.removeUnanswering(entry.id, "liveness ping failed");
+      this.#checkFailed(entry);
     }
     return undefined;
+  }
+
+  #checkFailed(entry: Entry<P>): void {
+    entry.healthy = false;
+    if (this.#instances.get(entry.id) === entry) this.removeUnanswering(entry.id, "liveness ping failed");
   }
 
   /**
@@ -200,7 +269,7 @@ export class ServiceRegistry<P extends Ice.ObjectPrx> extends EventEmitter<Regis
    */
   #check(entry: Entry<P>): Promise<boolean> {
     if (entry.check) return entry.check;
-    const check = this.#isAlive(entry.proxy).finally(() => {
+    const check = this.#isAlive(entry.pingProxy).finally(() => {
       if (entry.check === check) entry.check = undefined;
     });
     entry.check = check;
@@ -212,7 +281,7 @@ export class ServiceRegistry<P extends Ice.ObjectPrx> extends EventEmitter<Regis
     const silent = [...this.#instances.values()].filter((e) => now - e.lastSeen >= this.#options.silentAfterMs);
     await Promise.all(
       silent.map(async (entry) => {
-        const alive = await this.#isAlive(entry.proxy);
+        const alive = await this.#isAlive(entry.pingProxy);
         entry.healthy = alive;
         if (!alive) this.removeUnanswering(entry.id, `silent for ${Math.round((now - entry.lastSeen) / 1000)} s and not answering`, now);
       }),
@@ -232,7 +301,7 @@ export class ServiceRegistry<P extends Ice.ObjectPrx> extends EventEmitter<Regis
     });
     await Promise.all(
       candidates.map(async ([id, lost]) => {
-        if (!(await this.#isAlive(lost.proxy)) || this.#lost.get(id) !== lost) return;
+        if (!(await this.#isAlive(this.#bounded(lost.proxy))) || this.#lost.get(id) !== lost) return;
         this.#lost.delete(id);
         this.#options.log.info({ kind: this.kind, id }, "instance answers again");
         this.announce(id, lost.proxy);
@@ -240,9 +309,14 @@ export class ServiceRegistry<P extends Ice.ObjectPrx> extends EventEmitter<Regis
     );
   }
 
-  async #isAlive(proxy: P): Promise<boolean> {
+  #bounded(proxy: P): P {
+    return proxy.ice_invocationTimeout(this.#options.pingTimeoutMs) as P;
+  }
+
+  /** Pings `pingProxy` (a proxy already bounded by the ping timeout). */
+  async #isAlive(pingProxy: P): Promise<boolean> {
     try {
-      await callDroppingStuckConnection(proxy.ice_invocationTimeout(this.#options.pingTimeoutMs), (p) => p.ice_ping());
+      await callDroppingStuckConnection(pingProxy, (p) => p.ice_ping());
       return true;
     } catch (e) {
       if (!(e instanceof Ice.LocalException)) throw e;

@@ -1,7 +1,7 @@
 /**
- * Token checks for services that are not the Authenticator (spec §0, §2): ask a live
- * Authenticator from the registry; every candidate is tried before giving up, and with none
- * reachable the token is refused (Unauthorized), never accepted.
+ * Token checks for services that are not the Authenticator (spec §0, §2): ask the registry's
+ * Authenticators round-robin (the call itself is the liveness check); every candidate is tried
+ * before giving up, and with none reachable the token is refused (Unauthorized), never accepted.
  */
 import { Ice, IceFlix } from "../slice/index.js";
 import type { ServiceRegistry } from "./serviceRegistry.js";
@@ -19,17 +19,9 @@ export class TokenValidator {
   /** True iff an Authenticator says the token is valid. */
   async isValid(token: string): Promise<boolean> {
     if (typeof token !== "string" || token.length === 0 || token.length > MAX_TOKEN_LENGTH) return false;
-    for (let attempt = 0; attempt < Math.max(1, this.authenticators.size); attempt++) {
-      const auth = await this.authenticators.pick();
-      if (!auth) return false;
-      try {
-        return await callDroppingStuckConnection(auth, (a) => a.isAuthorized(token));
-      } catch (e) {
-        if (!(e instanceof Ice.LocalException)) throw e;
-        // That replica failed mid-call: try the next one.
-      }
-    }
-    return false;
+    // The isAuthorized call is each Authenticator's liveness check (callOne: no ping first).
+    const valid = await this.authenticators.callOne((auth) => callDroppingStuckConnection(auth, (a) => a.isAuthorized(token)));
+    return valid === true;
   }
 
   /** Throws IceFlix.Unauthorized unless the token is valid. */

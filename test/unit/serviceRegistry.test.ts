@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Ice } from "../../src/slice/index.js";
-import { LOST_RECHECK_PERIODS, ServiceRegistry } from "../../src/runtime/serviceRegistry.js";
+import { LOST_RECHECK_PERIODS, NO_ANSWER, ServiceRegistry } from "../../src/runtime/serviceRegistry.js";
 import { createLogger } from "../../src/runtime/logger.js";
 
 /** A stand-in proxy: ice_ping succeeds while `alive`. */
@@ -52,6 +52,30 @@ describe("ServiceRegistry", () => {
     for (let i = 0; i < 4; i++) picked.push(String(await r.pick()));
     assert.deepEqual(picked, ["A", "B", "A", "B"]);
     assert.equal(a.pings + b.pings, 4);
+  });
+
+  it("callOne: the call is the liveness check (no ping), a failing instance is removed and the next tried", async () => {
+    const r = new ServiceRegistry<Ice.ObjectPrx>("auth", options);
+    const a = { alive: false, pings: 0 };
+    const b = { alive: true, pings: 0 };
+    r.announce("a", fakeProxy("A", a));
+    r.announce("b", fakeProxy("B", b));
+    const called: string[] = [];
+    const call = async (p: Ice.ObjectPrx) => {
+      called.push(String(p));
+      if (String(p) === "A" && !a.alive) throw new Ice.ConnectionRefusedException();
+      return `answer of ${String(p)}`;
+    };
+    assert.equal(await r.callOne(call), "answer of B");
+    assert.deepEqual(called, ["A", "B"]);
+    assert.equal(a.pings + b.pings, 0);
+    assert.deepEqual(r.list().map((i) => i.id), ["b"]);
+    b.alive = false;
+    assert.equal(await r.callOne(async () => { throw new Ice.ConnectionRefusedException(); }), NO_ANSWER);
+    assert.equal(r.size, 0);
+    r.announce("c", fakeProxy("C", b));
+    await assert.rejects(r.callOne(async () => { throw new TypeError("a bug, not an Ice failure"); }), TypeError);
+    assert.equal(r.size, 1, "a non-Ice failure does not remove the instance");
   });
 
   it("removes a dead instance and tries every candidate before giving up", async () => {

@@ -84,6 +84,11 @@ export class CatalogDb {
     return this.#index.size;
   }
 
+  /** Whether the index held `id` at the last poll: a pre-check with no poll (confirm with get()). */
+  hadAtLastPoll(id: string): boolean {
+    return this.#index.has(id);
+  }
+
   has(id: string): boolean {
     this.#poll();
     return this.#index.has(id);

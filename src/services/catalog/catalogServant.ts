@@ -52,22 +52,38 @@ export class MediaCatalogI extends IceFlix.MediaCatalog {
    * checked after it was asked for); under load that is one check per round trip, not per call.
    */
   readonly #checks = new Map<string, Promise<boolean>>();
+  readonly #bounded = new WeakMap<IceFlix.StreamProviderPrx, IceFlix.StreamProviderPrx>();
 
   constructor(private readonly deps: MediaCatalogDeps) {
     super();
   }
 
-  async getTile(id: string, _current: Ice.Current): Promise<IceFlix.Media> {
-    const title = mayNameTitle(id) ? this.deps.db.get(id) : undefined;
+  getTile(id: string, _current: Ice.Current): Promise<IceFlix.Media> {
+    // The title is read after the provider check, so the requests whose checks one shared
+    // isAvailable answered also share one DB poll (titles are never deleted: a pre-check of the
+    // index, confirmed by a poll only for an id not seen yet, keeps unknown ids off the providers).
+    if (!mayNameTitle(id) || (!this.deps.db.hadAtLastPoll(id) && !this.deps.db.has(id))) return Promise.reject(wrongMediaId(id));
+    return this.#liveProvider(id).then((provider) => (provider ? this.#tile(id, provider) : this.#tileAfterWarmUp(id)));
+  }
+
+  /** The Media answer: the title as stored now, served by `provider`. */
+  #tile(id: string, provider: IceFlix.StreamProviderPrx): IceFlix.Media {
+    const title = this.deps.db.get(id);
     if (!title) throw wrongMediaId(id);
-    let provider = await this.#liveProvider(id);
+    return new IceFlix.Media(id, provider, new IceFlix.MediaInfo(title.name, [...title.tags]));
+  }
+
+  /** No live provider: during the warm-up, waits for one to announce the media. */
+  async #tileAfterWarmUp(id: string): Promise<IceFlix.Media> {
     const warmUpLeft = (this.deps.warmUntil ?? 0) - Date.now();
-    if (!provider && warmUpLeft > 0) {
+    let provider: IceFlix.StreamProviderPrx | undefined;
+    if (warmUpLeft > 0) {
       await this.deps.availability.whenAdded(id, warmUpLeft);
       provider = await this.#liveProvider(id);
     }
+    if (!this.deps.db.get(id)) throw wrongMediaId(id);
     if (!provider) throw new IceFlix.TemporaryUnavailable();
-    return new IceFlix.Media(id, provider, new IceFlix.MediaInfo(title.name, [...title.tags]));
+    return this.#tile(id, provider);
   }
 
   getTilesByName(name: string, exact: boolean, _current: Ice.Current): string[] {
@@ -151,12 +167,22 @@ export class MediaCatalogI extends IceFlix.MediaCatalog {
     return undefined;
   }
 
+  /** The provider's proxy with the call timeout, made once per proxy (not an allocation per call). */
+  #boundedProxy(provider: IceFlix.StreamProviderPrx): IceFlix.StreamProviderPrx {
+    let bounded = this.#bounded.get(provider);
+    if (!bounded) {
+      bounded = provider.ice_invocationTimeout(this.deps.pingTimeoutMs);
+      this.#bounded.set(provider, bounded);
+    }
+    return bounded;
+  }
+
   /** The provider's isAvailable(mediaId), bounded by the call timeout; shared while in flight. */
   #isAvailable(provider: IceFlix.StreamProviderPrx, providerId: string, mediaId: string): Promise<boolean> {
     const key = `${providerId}\n${mediaId}`;
     let check = this.#checks.get(key);
     if (!check) {
-      const bounded = provider.ice_invocationTimeout(this.deps.pingTimeoutMs);
+      const bounded = this.#boundedProxy(provider);
       check = callDroppingStuckConnection(bounded, (p) => p.isAvailable(mediaId)).finally(() => this.#checks.delete(key));
       this.#checks.set(key, check);
     }

@@ -12,21 +12,23 @@ export interface MainState {
   self: { id: string; proxy: () => Ice.ObjectPrx | undefined };
 }
 
+/** A registry's pick, or TemporaryUnavailable when none is alive (a plain then: one promise per call). */
+function handedOut<P>(prx: P | undefined): P {
+  if (!prx) throw new IceFlix.TemporaryUnavailable();
+  return prx;
+}
+
 export class MainI extends IceFlixExt.MainExt {
   constructor(private readonly state: MainState) {
     super();
   }
 
-  async getAuthenticator(_current: Ice.Current): Promise<IceFlix.AuthenticatorPrx> {
-    const prx = await this.state.authenticators.pick();
-    if (!prx) throw new IceFlix.TemporaryUnavailable();
-    return prx;
+  getAuthenticator(_current: Ice.Current): Promise<IceFlix.AuthenticatorPrx> {
+    return this.state.authenticators.pick().then(handedOut);
   }
 
-  async getCatalogService(_current: Ice.Current): Promise<IceFlix.MediaCatalogPrx> {
-    const prx = await this.state.catalogs.pick();
-    if (!prx) throw new IceFlix.TemporaryUnavailable();
-    return prx;
+  getCatalogService(_current: Ice.Current): Promise<IceFlix.MediaCatalogPrx> {
+    return this.state.catalogs.pick().then(handedOut);
   }
 
   getTopicManager(_current: Ice.Current): IceStorm.TopicManagerPrx {
