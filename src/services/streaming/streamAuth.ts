@@ -8,6 +8,7 @@
 import { IceFlix } from "../../slice/index.js";
 import { MAX_TOKEN_LENGTH, type TokenValidator } from "../../runtime/tokenValidator.js";
 import type { TokenCodec } from "../authenticator/tokens.js";
+import { ConfirmedTokens } from "./confirmedTokens.js";
 
 export interface TokenOwner {
   /** undefined for a token we cannot read (issued by another implementation). */
@@ -17,20 +18,38 @@ export interface TokenOwner {
 }
 
 export class StreamAuth {
+  /** Confirmations of the last second (getStream then getSDP ask once; revoke drops one). */
+  readonly #confirmed = new ConfirmedTokens();
+  /** Revokes seen so far: a confirmation whose check overlapped one is not kept. */
+  #revokes = 0;
+
   constructor(
     private readonly validator: TokenValidator,
     private readonly codec: TokenCodec,
   ) {}
 
-  /** The owner of a valid token; IceFlix.Unauthorized otherwise (also beyond 4 KiB, spec §10). */
+  /**
+   * The owner of a valid token; IceFlix.Unauthorized otherwise (also beyond 4 KiB, spec §10).
+   * A token an Authenticator confirmed within the last second is not asked about again.
+   */
   async authorize(token: string): Promise<TokenOwner> {
     if (typeof token !== "string" || Buffer.byteLength(token, "utf8") > MAX_TOKEN_LENGTH) throw new IceFlix.Unauthorized();
-    if (!(await this.validator.isValid(token))) throw new IceFlix.Unauthorized();
     const claims = this.codec.decode(token);
+    if (!this.#confirmed.has(token)) {
+      const revokesBefore = this.#revokes;
+      if (!(await this.validator.isValid(token))) throw new IceFlix.Unauthorized();
+      if (this.#revokes === revokesBefore) this.#confirmed.confirm(token, claims?.expiresAt);
+    }
     return { user: claims?.user, expiresAt: claims?.expiresAt };
   }
 
-  /** Whether an Authenticator still calls `token` valid (false with none reachable). */
+  /** A signed revoke of `token` arrived: its next check asks an Authenticator. */
+  tokenRevoked(token: string): void {
+    this.#revokes++;
+    this.#confirmed.forget(token);
+  }
+
+  /** Whether an Authenticator still calls `token` valid (false with none reachable); always asks. */
   isValid(token: string): Promise<boolean> {
     return this.validator.isValid(token);
   }

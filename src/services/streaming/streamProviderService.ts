@@ -126,6 +126,7 @@ export class StreamProviderService extends ServiceLifecycle<IceFlix.StreamProvid
     await this.subscribe(TOPIC_SERVICE_AVAILABILITY, listener);
     // One subscriber for all controllers: each signed revoke passes the gate once (spec §6).
     await this.subscribe(TOPIC_AUTHENTICATION_STATUS, server.addWithUUID(new StreamRevocationsI(ctx.gate, (token) => {
+      auth.tokenRevoked(token);
       controllers.tokenRevoked(token);
       playback.tickets.tokenRevoked(token);
     })));
