@@ -10,8 +10,8 @@
  * (bench/catalogSearch.ts).
  *
  * - Name postings: every distinct 1- and 2-code-unit substring of a folded name → slots. A
- *   query of length 1 or 2 is answered by one posting list; a longer one takes the shortest
- *   posting list among its bigrams and checks each candidate with includes(). Code units (not
+ *   query of length 1 or 2 is answered by one posting list; a longer one intersects the posting
+ *   lists of its bigrams and checks each candidate with includes(). Code units (not
  *   code points) keep this exactly equal to String.prototype.includes.
  * - Exact names: folded name → slots. Tags: tag → slots.
  * - Updates never edit posting lists in place: an updated title gets a new slot and the old slot
@@ -92,6 +92,38 @@ class Postings<K> {
 
 const EMPTY: readonly number[] = [];
 
+/** Below this many candidates left, the remaining lists are not worth intersecting. */
+const FEW_CANDIDATES = 64;
+
+/**
+ * The slots in every one of `lists` (each ascending), shortest list first. Each step walks the
+ * shorter side and binary-searches the longer one from where the last match was found, so a
+ * short list against a long one costs little.
+ */
+function intersectAscending(lists: ReadonlyArray<readonly number[]>): readonly number[] {
+  const sorted = [...lists].sort((a, b) => a.length - b.length);
+  let out: readonly number[] = sorted[0]!;
+  for (let k = 1; k < sorted.length && out.length > FEW_CANDIDATES; k++) {
+    const other = sorted[k]!;
+    const kept: number[] = [];
+    let from = 0;
+    for (const slot of out) {
+      let lo = from;
+      let hi = other.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (other[mid]! < slot) lo = mid + 1;
+        else hi = mid;
+      }
+      if (lo === other.length) break;
+      if (other[lo] === slot) kept.push(slot);
+      from = lo;
+    }
+    out = kept;
+  }
+  return out;
+}
+
 /** Above this many pending order changes the order is re-sorted instead of patched. */
 const PATCH_LIMIT = 256;
 
@@ -167,14 +199,15 @@ export class TitleIndex {
       return this.#order.slice(0, this.maxResults).map((e) => e.id);
     }
     if (query.length <= 2) return this.#inOrder([this.#grams.get(gramKey(query))]);
-    // The shortest posting list among the query's bigrams bounds the candidates.
-    let shortest: readonly number[] | undefined;
+    // Candidates hold every bigram of the query: the posting lists intersected, shortest first
+    // (a common bigram alone can name a third of the catalog), then each checked with includes().
+    const lists: Array<readonly number[]> = [];
     for (let i = 0; i + 1 < query.length; i++) {
       const list = this.#grams.get(bigramKey(query, i));
       if (list.length === 0) return [];
-      if (!shortest || list.length < shortest.length) shortest = list;
+      lists.push(list);
     }
-    return this.#inOrder([shortest!], (e) => e.folded.includes(query));
+    return this.#inOrder([intersectAscending(lists)], (e) => e.folded.includes(query));
   }
 
   /** Ids of titles with all (includeAll) or any of `tags` (exact, case-sensitive), sorted by name. */
