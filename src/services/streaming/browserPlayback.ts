@@ -11,7 +11,7 @@ import type { Logger } from "../../runtime/logger.js";
 import { open } from "node:fs/promises";
 import { BrowserCopies } from "./browserCopies.js";
 import { browserFormat } from "./browserFormat.js";
-import { MediaHttp, type OpenedMedia } from "./mediaHttp.js";
+import { MediaHttp, type OpenedMedia, type TicketBinding } from "./mediaHttp.js";
 import type { MediaLibrary, MediaFile } from "./mediaLibrary.js";
 import type { MediaProbe, MediaProbes } from "./mediaProbe.js";
 import { PlaybackTickets, TicketRefused, type TicketRecord } from "./playbackTickets.js";
@@ -28,6 +28,8 @@ export interface BrowserPlaybackOptions {
   /** Where the HTTP endpoint listens (IceFlix.Stream.HttpEndpoint). */
   host: string;
   port: number;
+  /** What a ticket's first use binds it to (IceFlix.Stream.TicketBinding). */
+  binding: TicketBinding;
   checkEveryMs: number;
   maxTickets: number;
   maxConnections: number;
@@ -56,6 +58,7 @@ export class BrowserPlayback {
       host: options.host,
       port: options.port,
       tickets: playback.tickets,
+      binding: options.binding,
       open: (record) => playback.#openFor(record),
       maxConnections: options.maxConnections,
       log: options.log,
