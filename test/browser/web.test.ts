@@ -241,6 +241,120 @@ describe("web client in Chromium", { timeout: 240_000 }, () => {
     await waitFor("the instances", () => byId("status").textContent(), (t) => /authenticator/.test(t ?? "") && /streaming/.test(t ?? ""));
   });
 
+  /** Elements wider than the viewport or past its right edge, and whether the page scrolls sideways. */
+  async function overflow(p: Page): Promise<{ scrolls: boolean; past: string[] }> {
+    return p.evaluate(() => {
+      const width = document.documentElement.clientWidth;
+      const past = [...document.querySelectorAll<HTMLElement>("body *")]
+        .filter((e) => e.offsetParent !== null || e.tagName === "VIDEO")
+        .filter((e) => e.getBoundingClientRect().right > width + 0.5 || e.getBoundingClientRect().left < -0.5)
+        .map((e) => `${e.tagName.toLowerCase()}#${e.id || e.dataset.testid || ""} right=${Math.round(e.getBoundingClientRect().right)}`);
+      return { scrolls: document.documentElement.scrollWidth > width, past };
+    });
+  }
+
+  async function inView(p: Page, testid: string, width: number): Promise<void> {
+    const box = await p.getByTestId(testid).first().boundingBox();
+    assert.ok(box && box.width > 0 && box.x >= 0 && box.x + box.width <= width + 0.5, `${testid} within ${width} px: ${JSON.stringify(box)}`);
+  }
+
+  it("fits a phone's width (390×844): no sideways scroll, the main controls in view", async () => {
+    const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+    try {
+      const p = await phone.newPage();
+      await p.goto(web);
+      const check = async (view: string, controls: string[]) => {
+        const o = await overflow(p);
+        assert.deepEqual(o, { scrolls: false, past: [] }, `${view} at 390 px`);
+        for (const c of controls) await inView(p, c, 390);
+      };
+      await p.getByTestId("login-user").waitFor({ state: "visible", timeout: 10_000 });
+      await check("login", ["login-user", "login-password", "login-submit"]);
+      await p.getByTestId("login-user").fill("demo");
+      await p.getByTestId("login-password").fill("demo");
+      await p.getByTestId("login-submit").tap();
+      await p.getByTestId("search-input").waitFor({ state: "visible", timeout: 10_000 });
+      await p.getByTestId("search-submit").tap();
+      await waitFor("all titles listed", () => p.getByTestId("result").count(), (n) => n >= 3);
+      await check("search", ["search-input", "search-mode", "search-submit", "result", "logout"]);
+      await p.screenshot({ path: join(REPO_ROOT, "docs", "web-phone.png") });
+
+      // A name and a tag with no place to break (names may be 512 characters) must wrap too.
+      const long = { name: `Mandelbrot_${"x".repeat(150)}.webm`, tag: "t".repeat(120) };
+      const id = (await p.getByTestId("result").filter({ hasText: "Mandelbrot" }).getAttribute("data-media-id"))!;
+      const call = (path: string, body: unknown) =>
+        p.evaluate(async ([u, b]) => (await fetch(u as string, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(b) })).status, [path, body] as const);
+      assert.equal(await call(`/api/titles/${id}/rename`, { name: long.name }), 200);
+      assert.equal(await call(`/api/titles/${id}/tags`, { add: [long.tag] }), 200);
+      try {
+        await p.getByTestId("search-submit").tap();
+        await waitFor("the long name listed", () => p.getByTestId("result").allTextContents(), (r) => r.some((x) => x.startsWith("Mandelbrot_xxx")));
+        await check("search, a long name", ["result"]);
+        await p.getByTestId("result").filter({ hasText: "Mandelbrot_" }).tap();
+        await waitFor("the long title open", () => p.getByTestId("title-name").textContent(), (n) => n === long.name);
+        await check("title, a long name and tag", ["title-name", "tag", "tag-remove", "play"]);
+      } finally {
+        assert.equal(await call(`/api/titles/${id}/rename`, { name: "Mandelbrot (VP8).webm" }), 200);
+        assert.equal(await call(`/api/titles/${id}/tags`, { remove: [long.tag] }), 200);
+      }
+      await p.locator("#show-search").tap();
+      await p.getByTestId("search-submit").tap();
+      await p.getByTestId("result").filter({ hasText: "Test Pattern" }).tap();
+      await p.getByTestId("play").waitFor({ state: "visible", timeout: 10_000 });
+      await p.getByTestId("play").tap();
+      const t = () => p.getByTestId("player").evaluate((v: HTMLVideoElement) => v.currentTime);
+      await waitFor("playing at phone width", t, (x) => x > 0.5, 20_000);
+      await check("title", ["title-name", "rename-input", "rename-submit", "tag-input", "tag-add", "play", "player"]);
+      await p.locator("#show-status").tap();
+      await waitFor("the status table", () => p.getByTestId("status").textContent(), (x) => /streaming/.test(x ?? ""));
+      await check("status", ["status"]);
+    } finally {
+      await phone.close();
+    }
+  });
+
+  it("logs in, searches, opens a title and plays it with the keyboard only", async () => {
+    const keys = await browser.newContext({ viewport: { width: 1000, height: 800 } });
+    try {
+      const p = await keys.newPage();
+      await p.goto(web);
+      const focused = () =>
+        p.evaluate(() => {
+          const e = document.activeElement as HTMLElement | null;
+          return { id: e?.dataset.testid ?? e?.id ?? "", visible: e?.matches(":focus-visible") ?? false };
+        });
+      const tabTo = async (testid: string) => {
+        for (let i = 0; i < 20; i++) {
+          if ((await focused()).id === testid) return;
+          await p.keyboard.press("Tab");
+        }
+        assert.fail(`Tab never reached ${testid} (at ${(await focused()).id})`);
+      };
+      await p.getByTestId("login-user").waitFor({ state: "visible", timeout: 10_000 });
+      await tabTo("login-user");
+      await p.keyboard.type("demo");
+      await p.keyboard.press("Tab");
+      assert.equal((await focused()).id, "login-password");
+      await p.keyboard.type("demo");
+      await p.keyboard.press("Enter");
+      await waitFor("the search box focused after login", focused, (f) => f.id === "search-input");
+      await p.keyboard.type("Test Pattern");
+      await p.keyboard.press("Enter");
+      await waitFor("one result", () => p.getByTestId("result").count(), (n) => n === 1);
+      await tabTo("result");
+      assert.equal((await focused()).visible, true, "the focused result shows its focus ring");
+      await p.keyboard.press("Enter");
+      await waitFor("the title open, Play focused", focused, (f) => f.id === "play");
+      assert.equal(await p.getByTestId("title-name").textContent(), "Test Pattern (720p).mp4");
+      assert.equal((await focused()).visible, true, "Play shows its focus ring");
+      await p.keyboard.press("Enter");
+      const t = () => p.getByTestId("player").evaluate((v: HTMLVideoElement) => v.currentTime);
+      await waitFor("playing after Enter on Play", t, (x) => x > 0.5, 20_000);
+    } finally {
+      await keys.close();
+    }
+  });
+
   it("logs out, with no console errors on the way", async () => {
     await byId("logout").click();
     await byId("login-user").waitFor({ state: "visible", timeout: 10_000 });
