@@ -236,9 +236,28 @@ describe("web client in Chromium", { timeout: 240_000 }, () => {
     consoleErrors.length = 0;
   });
 
-  it("shows the status of the deployment", async () => {
-    await page.locator("#show-status").click();
+  it("shows the status of the deployment, with what the provider serves from its /metrics", async () => {
+    await page.locator("#show-status").click(); // this page's player stops: its ticket is no longer refreshed
     await waitFor("the instances", () => byId("status").textContent(), (t) => /authenticator/.test(t ?? "") && /streaming/.test(t ?? ""));
+    const serving = async () => (await byId("serving").allTextContents()).filter(Boolean);
+    // A play of another session: its ticket lives while that session keeps renewing its token.
+    const login = await fetch(new URL("/api/login", web), {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ user: "demo", passwordHash: passwordHash("demo") }),
+    });
+    const cookie = login.headers.get("set-cookie")!.split(";")[0]!;
+    const { results } = (await (await fetch(new URL("/api/search?q=Colour&mode=name", web), { headers: { cookie } })).json()) as { results: Array<{ id: string }> };
+    assert.equal((await fetch(new URL(`/api/titles/${results[0]!.id}/play`, web), { method: "POST", headers: { cookie } })).status, 200);
+    // The page refreshes the view every 5 s.
+    const during = await waitFor("the provider's browser ticket in the view", serving, (t) => t.length === 1 && /^0 RTP · [1-9]\d* browser$/.test(t[0]!), 15_000);
+    const scraped = readFileSync(join(d.data, "metrics.urls"), "utf8").trim().split("\n");
+    const own = await Promise.all(scraped.map(async (u) => (await (await fetch(u)).text()).match(/^iceflix_playback_tickets_live (\d+)$/m)?.[1]));
+    assert.ok(own.some((n) => n !== undefined && Number(n) >= 1), `the provider's own gauge: ${own}`);
+    // Logged out: nobody refreshes the tickets, so they end with their tokens and the view says so.
+    await fetch(new URL("/api/logout", web), { method: "POST", headers: { cookie } });
+    await waitFor("no browser ticket left in the view", serving, (t) => t.length === 1 && t[0] === "0 RTP · 0 browser", (TOKEN_SECONDS + 20) * 1000);
+    console.log(`status view: "${during[0]}" during the play, "0 RTP · 0 browser" after the logout`);
   });
 
   /** Elements wider than the viewport or past its right edge, and whether the page scrolls sideways. */

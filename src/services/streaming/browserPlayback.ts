@@ -6,6 +6,7 @@
  */
 import { IceFlix, IceFlixExt } from "../../slice/index.js";
 import { toIceLong } from "../../runtime/iceValues.js";
+import { metrics } from "../../runtime/metrics.js";
 import { wrongMediaId } from "../../runtime/wrongMediaId.js";
 import type { Logger } from "../../runtime/logger.js";
 import { open } from "node:fs/promises";
@@ -40,6 +41,7 @@ export class BrowserPlayback {
   readonly tickets: PlaybackTickets;
   readonly copies: BrowserCopies;
   #http: MediaHttp | undefined;
+  readonly #untrack: () => void;
 
   private constructor(private readonly options: BrowserPlaybackOptions) {
     this.tickets = new PlaybackTickets({
@@ -50,6 +52,7 @@ export class BrowserPlayback {
       log: options.log,
     });
     this.copies = new BrowserCopies(options.dataDir, options.log);
+    this.#untrack = metrics.playbackTickets.track({}, () => this.tickets.size);
   }
 
   static async start(options: BrowserPlaybackOptions): Promise<BrowserPlayback> {
@@ -71,6 +74,7 @@ export class BrowserPlayback {
   }
 
   async stop(): Promise<void> {
+    this.#untrack();
     this.tickets.clear();
     await this.#http?.stop();
   }
