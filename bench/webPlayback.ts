@@ -109,7 +109,10 @@ async function main(): Promise<void> {
   });
   const cookie = login.headers.get("set-cookie")!.split(";")[0]!;
   const ticket = (await (await fetch(new URL(`/api/titles/${id}/play`, web), { method: "POST", headers: { cookie } })).json()) as { url: string };
-  const size = Number((await fetch(ticket.url, { method: "HEAD" })).headers.get("content-length"));
+  const head = await fetch(ticket.url, { method: "HEAD" });
+  const size = Number(head.headers.get("content-length"));
+  // The first request bound the ticket to this reader: the others present its viewer cookie.
+  const viewer = { cookie: (head.headers.get("set-cookie") ?? "").split(";")[0]! };
   const streaming = d.components().find((c) => c.kind === "streaming")!;
   const cpu0 = cpuSeconds(streaming.pid);
   const rssBefore = rssBytes(streaming.pid);
@@ -124,7 +127,7 @@ async function main(): Promise<void> {
     Array.from({ length: READERS }, async () => {
       while (Date.now() < until) {
         const start = Math.floor(Math.random() * Math.max(1, size - 262_144));
-        const r = await fetch(ticket.url, { headers: { range: `bytes=${start}-${start + 262_143}` } });
+        const r = await fetch(ticket.url, { headers: { range: `bytes=${start}-${start + 262_143}`, ...viewer } });
         const body = await r.arrayBuffer();
         requests++;
         if (r.status === 206) bytes += body.byteLength;

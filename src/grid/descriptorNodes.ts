@@ -1,6 +1,6 @@
 /**
  * deploy/icegrid/iceflix.xml deploys 3 nodes. `grid up --nodes N` adapts it on one machine: more
- * nodes get node1's services without an IceStorm replica. Fewer are refused: replicated IceStorm
+ * nodes get node1's services without an IceStorm replica or the web server (one holds the sessions). Fewer are refused: replicated IceStorm
  * needs at least 3 replicas ("Replication requires at least 3 Nodes").
  */
 export const MIN_NODES = 3;
@@ -18,6 +18,7 @@ export function descriptorForNodes(xml: string, nodes: number): string {
       first
         .replace('<node name="node1">', `<node name="node${k}">`)
         .replace(/^.*template="IceFlix\.IceStorm".*\n/m, "")
+        .replace(/^.*template="IceFlix\.Web".*\n/m, "")
         .replaceAll("${node1-host}", `\${node${k}-host}`),
     );
   }

@@ -13,6 +13,11 @@ const WAIT_MS = 15_000;
 
 /** The last URL each server's output file logged, if any. */
 export function loggedMetricsUrls(nodeDirs: readonly string[]): string[] {
+  return loggedUrls(nodeDirs, LISTENING);
+}
+
+/** The last `url` each server's output file logged in a line with `message` (e.g. the web server's "web server ready"). */
+export function loggedUrls(nodeDirs: readonly string[], message: string): string[] {
   const urls: string[] = [];
   for (const dir of nodeDirs) {
     const output = join(dir, "output");
@@ -20,7 +25,7 @@ export function loggedMetricsUrls(nodeDirs: readonly string[]): string[] {
     for (const file of readdirSync(output).sort()) {
       let last: string | undefined;
       for (const line of readFileSync(join(output, file), "utf8").split("\n")) {
-        if (!line.includes(LISTENING)) continue;
+        if (!line.includes(message)) continue;
         try {
           const url = (JSON.parse(line) as { url?: unknown }).url;
           if (typeof url === "string") last = url;

@@ -32,6 +32,8 @@ const PORT_VARIABLES = [
   "auth-metrics-port",
   "catalog-metrics-port",
   "streaming-metrics-port",
+  "streaming-http-port",
+  "web-port",
 ];
 /** The services of 3 nodes and IceStorm's election take a few seconds; a loaded machine more. */
 const READY_TIMEOUT_MS = 90_000;

@@ -22,6 +22,7 @@ export interface MainFacts {
 /** `host:port` of a proxy's first endpoint (`+N` when it has more), for the prompt. */
 export function endpointLabel(proxy: Ice.ObjectPrx): string {
   const endpoints = proxy.ice_getEndpoints();
+  if (endpoints.length === 0) return `${proxy.ice_getIdentity().name} (through the locator)`;
   const info = endpoints[0]?.getInfo();
   if (!(info instanceof Ice.IPEndpointInfo)) return proxy.ice_getIdentity().name;
   const host = info.host.includes(":") ? `[${info.host}]` : info.host;
@@ -54,7 +55,8 @@ export class MainLink {
     } catch (e) {
       throw new ClientError(`not a valid proxy: ${this.proxyText} (${describeError(e)})`);
     }
-    if (this.#base.ice_getEndpoints().length === 0) {
+    // Without endpoints a locator must resolve it (Ice.Default.Locator: e.g. the web server as an IceGrid server, "Main").
+    if (this.#base.ice_getEndpoints().length === 0 && !this.#base.ice_getLocator()) {
       throw new ClientError(`the proxy ${this.proxyText} has no endpoint (e.g. Main:tcp -h 127.0.0.1 -p 9095)`);
     }
     this.label = endpointLabel(this.#base);

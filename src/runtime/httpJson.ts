@@ -33,6 +33,16 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
   res.end(res.req?.method === "HEAD" ? undefined : text);
 }
 
+/** The value of cookie `name` in a request's Cookie header (headers beyond 8 KiB are not read). */
+export function cookieValue(header: string | undefined, name: string): string | undefined {
+  if (!header || header.length > 8192) return undefined;
+  for (const part of header.split(";")) {
+    const [k, ...v] = part.trim().split("=");
+    if (k === name) return v.join("=");
+  }
+  return undefined;
+}
+
 export function sendError(res: ServerResponse, status: number, message: string, code?: string): void {
   sendJson(res, status, { error: message, ...(code ? { code } : {}) });
 }

@@ -175,6 +175,8 @@ export abstract class ServiceLifecycle<Prx extends Ice.ObjectPrx> {
   protected async announce(kind: AnnouncedKind, proxy: AnnouncedProxy): Promise<void> {
     const announcer = new Announcer(this.#ctx, kind, this.id, proxy);
     this.#announcer = announcer;
+    metrics.instanceInfo.set({ kind, id: this.id }, 1);
+    this.onStop(() => void metrics.instanceInfo.remove({ kind, id: this.id }));
     this.onStop(() => announcer.stop());
     await announcer.start();
   }

@@ -138,6 +138,8 @@ export const metrics = {
       for (const [service, f] of dispatchTallies.inFlight) this.set({ service }, f.n);
     },
   }),
+  // Identity (lifecycle.ts announce): lets a scraper match this process to MainExt.listInstances
+  instanceInfo: gauge("iceflix_instance_info", "1 per instance this process announces, by kind and id (as MainExt.listInstances lists them)", ["kind", "id"]),
   // Transport (lifecycle.ts, from ServerAdapter.stats())
   connectionsOpen: new LiveMetric("gauge", "iceflix_connections_open", "Open incoming Ice connections", ["adapter"]),
   connectionsRefused: new LiveMetric("counter", "iceflix_connections_refused_total", "Incoming connections refused by the connection cap (<Adapter>.MaxConnections)", ["adapter"]),
@@ -155,6 +157,7 @@ export const metrics = {
   // Streaming
   streamsActive: gauge("iceflix_streams_active", "Streams sending now", []),
   streamStarts: counter("iceflix_stream_starts_total", "Streams started, by plan (passthrough, transcode) and sender (gst, inprocess)", ["plan", "via"]),
+  playbackTickets: new LiveMetric("gauge", "iceflix_playback_tickets_live", "Browser playback tickets live (direct play over HTTP; a ticket lives while its token does)", []),
   streamSentBytes: counter("iceflix_stream_sent_bytes_total", "RTP bytes sent by in-process streams (gst-launch senders are not counted)", []),
   // Catalog
   catalogTitles: new LiveMetric("gauge", "iceflix_catalog_titles", "Titles in the catalog's index", []),

@@ -49,7 +49,8 @@ export async function startWebComponent(communicator: Ice.Communicator, props: I
     idleMs,
   );
   const sweep = setInterval(() => sessions.sweep(), 60_000).unref();
-  const server = await WebServer.start({ link, sessions, communicator }, endpoint.host, endpoint.port, log);
+  const metricsUrlsFile = dataPaths(props.getProperty(PROP.data)).metricsUrls;
+  const server = await WebServer.start({ link, sessions, communicator, metricsUrlsFile }, endpoint.host, endpoint.port, log);
   log.info({ url: server.url, main: mainProxy }, "web server ready");
   return {
     proxy: server.url,

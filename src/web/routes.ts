@@ -9,6 +9,7 @@ import { proxyText } from "../runtime/iceValues.js";
 import type { MainLink } from "../mainlink/mainLink.js";
 import type { Ice } from "../slice/index.js";
 import { CLEAR_COOKIE, sessionCookie, type Session, type Sessions } from "./sessions.js";
+import { providerLoads } from "./providerLoad.js";
 
 export const MAX_BODY_BYTES = 16 * 1024;
 const MAX_RESULTS = 100;
@@ -17,6 +18,8 @@ export interface RouteContext {
   link: MainLink;
   sessions: Sessions;
   communicator: Ice.Communicator;
+  /** <data>/metrics.urls: where the status view reads what each provider serves (providerLoad.ts). */
+  metricsUrlsFile: string;
 }
 
 export interface Answer {
@@ -182,7 +185,7 @@ const routes: Array<{ method: string; path: RegExp; handler: Handler }> = [
       session(req, ctx);
       const main = await ctx.link.ensureConnected();
       const ext = IceFlixExt.MainExtPrx.uncheckedCast(main);
-      const instances = ctx.link.facts?.ext ? await ext.listInstances() : [];
+      const [instances, loads] = await Promise.all([ctx.link.facts?.ext ? ext.listInstances() : [], providerLoads(ctx.metricsUrlsFile)]);
       return {
         body: {
           main: ctx.link.proxyText,
@@ -192,6 +195,8 @@ const routes: Array<{ method: string; path: RegExp; handler: Handler }> = [
             endpoint: i.proxy ? proxyText(ctx.communicator, i.proxy) : "",
             lastSeen: i.lastSeen.toNumber(),
             healthy: i.healthy,
+            // A provider's RTP streams and browser tickets; null when its /metrics is not known here.
+            ...(i.kind === "streaming" ? { load: loads.get(i.id) ?? null } : {}),
           })),
           sessions: ctx.sessions.size,
           playing: ctx.sessions.playing,

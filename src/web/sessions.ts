@@ -6,6 +6,7 @@
 import { randomBytes } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import { TokenKeeper } from "../mainlink/tokenKeeper.js";
+import { cookieValue } from "../runtime/httpJson.js";
 
 export const COOKIE = "iceflix_session";
 
@@ -81,12 +82,3 @@ export function sessionCookie(id: string): string {
 }
 
 export const CLEAR_COOKIE = `${COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0`;
-
-function cookieValue(header: string | undefined, name: string): string | undefined {
-  if (!header || header.length > 8192) return undefined;
-  for (const part of header.split(";")) {
-    const [k, ...v] = part.trim().split("=");
-    if (k === name) return v.join("=");
-  }
-  return undefined;
-}

@@ -1,7 +1,7 @@
 /**
  * `iceflix grid up --detach` on a real IceGrid (registry, 3 icegridnodes, IceStorm HA), then a
  * login and a search through Main from the written direct proxy, a Python client with only the
- * locator resolving every indirect proxy, `grid status`, `user` on the grid's data folder, and
+ * locator resolving every indirect proxy, the web server (an IceGrid server) used over HTTP, `grid status`, `user` on the grid's data folder, and
  * `grid down` stopping every process. after() brings the grid down even when a test failed.
  */
 import { after, before, describe, test } from "node:test";
@@ -103,6 +103,29 @@ describe("iceflix grid up/status/down (real IceGrid)", () => {
     assert.equal(tile.info.name, "Colour Bars.mp4");
   });
 
+  test("the web server is a grid server: web.url written, a login, a search and a ticket's bytes through it", async () => {
+    const web = readFileSync(join(data, "web.url"), "utf8").trim();
+    assert.match(web, /^http:\/\/127\.0\.0\.1:\d+\/$/);
+    assert.equal((await fetch(web)).status, 200);
+    const login = await fetch(new URL("/api/login", web), {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ user: "demo", passwordHash: passwordHash("demo") }),
+    });
+    assert.equal(login.status, 200, await login.clone().text());
+    const cookie = login.headers.get("set-cookie")!.split(";")[0]!;
+    // "Main" through the locator the node gave it: every catalog's titles, as the direct proxy sees them.
+    const found = await (await fetch(new URL("/api/search?q=Colour&mode=name", web), { headers: { cookie } })).json() as { results: Array<{ id: string; name: string }> };
+    assert.deepEqual(found.results.map((r) => r.name), ["Colour Bars.mp4"]);
+    const play = await fetch(new URL(`/api/titles/${found.results[0]!.id}/play`, web), { method: "POST", headers: { cookie } });
+    assert.equal(play.status, 200, await play.clone().text());
+    const { url } = (await play.json()) as { url: string };
+    assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/media\//);
+    assert.equal((await fetch(url, { headers: { range: "bytes=0-9" } })).status, 206);
+    // Its output is the node's, like every server's.
+    assert.match(readFileSync(join(data, "grid", "node1", "output", "IceFlix.Web-node1.err"), "utf8"), /"msg":"web server ready"/);
+  });
+
   test("a Python client with only the locator resolves and calls every indirect proxy", async () => {
     requireTool("/usr/bin/python3");
     const locator = readFileSync(join(data, "locator.proxy"), "utf8").trim();
@@ -123,7 +146,8 @@ describe("iceflix grid up/status/down (real IceGrid)", () => {
     assert.equal(status.code, 0, status.stderr);
     const s = JSON.parse(status.stdout) as StatusJson;
     assert.deepEqual(s.nodes, ["node1", "node2", "node3"].map((node) => ({ node, up: true })));
-    assert.equal(s.servers.length, 15);
+    assert.equal(s.servers.length, 16);
+    assert.deepEqual(s.servers.filter((x) => x.server.startsWith("IceFlix.Web")).map((x) => [x.server, x.node]), [["IceFlix.Web-node1", "node1"]]);
     const notActive = s.servers.filter((x) => x.state !== "active" || x.pid === null);
     const why = notActive.map((x) => `${x.server} ${x.state}: ${tail(join(data, "grid", x.node, "output", `${x.server}.err`))}`);
     assert.deepEqual(why, [], "every server active");
@@ -148,6 +172,9 @@ describe("iceflix grid up/status/down (real IceGrid)", () => {
     // Every service stopped through Ice::Process, as SIGTERM would stop it.
     const err = readFileSync(join(data, "grid", "node2", "output", "IceFlix.Catalog-node2.err"), "utf8");
     assert.match(err, /"signal":"Ice.Process.shutdown","msg":"catalog stopping"/);
+    const webErr = readFileSync(join(data, "grid", "node1", "output", "IceFlix.Web-node1.err"), "utf8");
+    assert.match(webErr, /"signal":"Ice.Process.shutdown","msg":"web stopping"/);
+    assert.equal(existsSync(join(data, "web.url")), false);
   });
 });
 

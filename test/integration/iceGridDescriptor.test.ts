@@ -28,7 +28,8 @@ describe("deploy/icegrid/iceflix.xml", () => {
     const expected = ["node1", "node2", "node3"].flatMap((n) =>
       ["Authenticator", "Catalog", "Main", "StreamProvider"].map((s) => `IceFlix.${s}-${n}`),
     );
-    assert.deepEqual(servers, [...expected, "IceFlix.IceStorm1", "IceFlix.IceStorm2", "IceFlix.IceStorm3"].sort());
+    // One web server (its sessions live in its memory), on node1.
+    assert.deepEqual(servers, [...expected, "IceFlix.IceStorm1", "IceFlix.IceStorm2", "IceFlix.IceStorm3", "IceFlix.Web-node1"].sort());
 
     const adapters = lines(await grid.admin("adapter list"));
     for (const group of ["IceFlix.Main", "IceFlix.Authenticator", "IceFlix.Catalog", "IceFlix.IceStorm.TopicManager", "IceFlix.IceStorm.Publish"]) {
@@ -43,6 +44,14 @@ describe("deploy/icegrid/iceflix.xml", () => {
     assert.match(auth2, /replica group id = `IceFlix\.Authenticator'/);
     assert.match(auth2, /IceFlix\.Secret\.Create = `0'/);
     assert.match(auth2, /IceFlix\.IceStorm\/TopicManager = `IceFlix\.IceStorm\/TopicManager'/);
+    // The web server finds Main through the locator; the providers serve browsers on their host.
+    const web = await grid.admin("server describe IceFlix.Web-node1");
+    assert.match(web, /IceFlix\.Web\.Main = `Main'/);
+    assert.match(web, /IceFlix\.Web\.Endpoint = `127\.0\.0\.1:8080'/);
+    assert.match(web, /node = `node1'/);
+    const provider2 = await grid.admin("server describe IceFlix.StreamProvider-node2");
+    assert.match(provider2, /IceFlix\.Stream\.HttpEndpoint = `127\.0\.0\.2:9102'/);
+    assert.match(provider2, /IceFlix\.Stream\.TicketBinding = `cookie'/);
   });
 
   test("a node the application does not know cannot be targeted", async () => {

@@ -56,9 +56,9 @@ const EXPECTED: Record<string, string[]> = {
     "process_resident_memory_bytes",
     "nodejs_eventloop_lag_seconds",
   ],
-  auth: ["iceflix_tokens_issued_total", "iceflix_tokens_revoked_total", "iceflix_kdf_queue_length"],
-  catalog: ["iceflix_catalog_titles", "iceflix_catalog_index_keys"],
-  streaming: ["iceflix_streams_active", "iceflix_stream_starts_total"],
+  auth: ["iceflix_tokens_issued_total", "iceflix_tokens_revoked_total", "iceflix_kdf_queue_length", "iceflix_instance_info"],
+  catalog: ["iceflix_catalog_titles", "iceflix_catalog_index_keys", "iceflix_instance_info"],
+  streaming: ["iceflix_streams_active", "iceflix_stream_starts_total", "iceflix_playback_tickets_live", "iceflix_instance_info"],
 };
 
 describe("observability: metrics, request traces", { timeout: 180_000 }, () => {

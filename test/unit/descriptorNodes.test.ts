@@ -21,6 +21,9 @@ test("5 nodes: nodes 4 and 5 run every IceFlix service on their own host variabl
   assert.match(node5, /host="\$\{node5-host\}"/);
   assert.match(five, /<variable name="node5-host" value="127\.0\.0\.1"\/>/);
   assert.equal((five.match(/template="IceFlix\.IceStorm"/g) ?? []).length, 3);
+  // One web server (its sessions live in its memory): node1's, not copied to the added nodes.
+  assert.equal((five.match(/template="IceFlix\.Web"/g) ?? []).length, 1);
+  assert.match(/<node name="node1">[\s\S]*?<\/node>/.exec(five)![0], /template="IceFlix\.Web"/);
 });
 
 test("fewer than 3 nodes are refused: IceStorm replication needs 3", () => {

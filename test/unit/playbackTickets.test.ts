@@ -65,6 +65,23 @@ describe("PlaybackTickets", () => {
     t.clear();
   });
 
+  it("is bound to the viewer key of its first use", () => {
+    const t = tickets();
+    const r = t.issue(MEDIA, { user: "alice", expiresAt: Date.now() + 60_000 }, "tok");
+    assert.equal(refusal(() => t.admitViewer(r, undefined)), "other-viewer"); // no key: not bound
+    assert.equal(r.viewer, undefined);
+    assert.equal(t.admitViewer(r, "key-of-alice"), true);
+    assert.equal(t.admitViewer(r, "key-of-alice"), false);
+    assert.equal(refusal(() => t.admitViewer(r, "key-of-bob")), "other-viewer");
+    assert.equal(refusal(() => t.admitViewer(r, undefined)), "other-viewer");
+    assert.equal(refusal(() => t.admitViewer(r, "")), "other-viewer");
+    // The binding survives a refresh (same record) and is not the key itself.
+    t.refresh(r.ticket, { user: "alice", expiresAt: Date.now() + 120_000 }, "tok2");
+    assert.equal(t.admitViewer(t.check(r.ticket), "key-of-alice"), false);
+    assert.notEqual(r.viewer!.toString("utf8"), "key-of-alice");
+    t.clear();
+  });
+
   it("keeps at most maxTickets, forgetting the oldest", () => {
     const t = tickets(true, 3);
     const issued = Array.from({ length: 5 }, () => t.issue(MEDIA, { user: "u", expiresAt: Date.now() + 60_000 }, "tok"));

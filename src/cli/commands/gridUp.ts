@@ -5,7 +5,7 @@
  * Ice::Process) and the registry. `--detach` runs it in the background.
  */
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, openSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CliError, EXIT } from "../../common/exitCodes.js";
 import { createLogger } from "../../runtime/logger.js";
@@ -14,9 +14,10 @@ import { databaseChoice, recordDatabaseUrl } from "../../runtime/database.js";
 import { gridPaths, readGridState, removeGridFiles, runningGridPid, writeGridState, type GridPaths } from "../../grid/gridFiles.js";
 import { LocalGrid } from "../../grid/localGrid.js";
 import { writeGridMetricsUrls } from "../../grid/gridMetricsUrls.js";
+import { writeGridWebUrl } from "../../grid/gridWebUrl.js";
 import { TOPIC_MANAGER_IDENTITY } from "../../grid/gridReadiness.js";
 import { DEMO_USER, ensureDemoMedia } from "../demoMedia.js";
-import { ICEFLIX_BIN, lastLines, startComponent, type StartedComponent } from "./components.js";
+import { ICEFLIX_BIN, lastLines } from "./components.js";
 import { ensureDemoUserThroughCli } from "./gridDemoUser.js";
 
 export interface GridUpOptions {
@@ -44,12 +45,10 @@ export async function gridUp(options: GridUpOptions): Promise<number> {
   const say = (line: string) => process.stdout.write(`${line}\n`);
   writeGridState(paths, { state: "starting", pid: process.pid, locator: "", nodes: [] });
   let grid: LocalGrid | undefined;
-  let web: StartedComponent | undefined;
   let stopping: Promise<void> | undefined;
   const stop = (signal: string) => {
     stopping ??= (async () => {
       log.info({ signal }, "stopping the grid");
-      await web?.child.stop(10_000);
       await grid?.stop();
       removeGridFiles(paths);
       process.exit(EXIT.ok);
@@ -86,22 +85,18 @@ export async function gridUp(options: GridUpOptions): Promise<number> {
   writeFileSync(paths.locatorProxy, grid.locator + "\n");
   writeFileSync(paths.topicManagerProxy, TOPIC_MANAGER_IDENTITY + "\n");
   await writeGridMetricsUrls(paths.metricsUrls, grid.nodeNames.map((n) => join(paths.grid, n)));
-  // The web client, a client of Main like any other (main.proxy), beside the grid: not a grid server,
-  // so a port taken here (IceFlix.Web.Endpoint) leaves the grid up without it.
+  // The web client is the grid server IceFlix.Web-node1 (the node started it with the others): a
+  // server that fails (e.g. its port taken) leaves the grid up without a web.url.
   const webUrlFile = join(paths.root, "web.url");
-  try {
-    web = await startComponent({ name: "web", kind: "web", args: ["--data", paths.root] }, paths.logs, log);
-    writeFileSync(webUrlFile, `${web.proxy}\n`);
-  } catch (e) {
-    say(`the web server did not start: ${(e as Error).message}`);
-  }
+  const webUrl = await writeGridWebUrl(webUrlFile, join(paths.grid, grid.nodeNames[0]!));
+  if (!webUrl) say(`the web server did not report its URL: see ${join(paths.grid, grid.nodeNames[0]!, "output", `IceFlix.Web-${grid.nodeNames[0]}.err`)}`);
   writeGridState(paths, { state: "ready", pid: process.pid, locator: grid.locator, nodes: grid.nodeNames });
   say(
     [
       `IceFlix is up on IceGrid (data: ${paths.root}, ${grid.nodeNames.length} node(s))`,
       `  Main (direct): ${mainProxy}`,
       `  Locator: ${grid.locator}   (--Ice.Default.Locator=…; then "Main" resolves)`,
-      ...(web ? [`  Web: ${web.proxy} (also in ${webUrlFile})`] : []),
+      ...(webUrl ? [`  Web: ${webUrl} (also in ${webUrlFile})`] : []),
       `  Proxies: ${paths.mainProxy}, ${paths.locatorProxy}, ${paths.topicManagerProxy}`,
       `  Metrics: ${paths.metricsUrls}`,
       `  Servers' output: ${join(paths.grid, "<node>", "output")}`,
@@ -131,9 +126,11 @@ async function gridUpDetached(options: GridUpOptions, paths: GridPaths): Promise
   while (Date.now() < deadline) {
     const state = readGridState(paths);
     if (state?.state === "ready" && state.pid === child.pid) {
+      const webUrlFile = join(paths.root, "web.url");
+      const web = existsSync(webUrlFile) ? `  Web: ${readFileSync(webUrlFile, "utf8").trim()} (also in ${webUrlFile})\n` : "";
       process.stdout.write(
         `IceFlix is up on IceGrid in the background (pid ${child.pid}, ${state.nodes.length} node(s)).\n` +
-          `  Locator: ${state.locator}\n  Main: ${paths.mainProxy}\n  Stop: bin/iceflix grid down --data ${paths.root}\n`,
+          `  Locator: ${state.locator}\n  Main: ${paths.mainProxy}\n${web}  Stop: bin/iceflix grid down --data ${paths.root}\n`,
       );
       return EXIT.ok;
     }

@@ -6,12 +6,13 @@
  */
 import { IceFlix, IceFlixExt } from "../../slice/index.js";
 import { toIceLong } from "../../runtime/iceValues.js";
+import { metrics } from "../../runtime/metrics.js";
 import { wrongMediaId } from "../../runtime/wrongMediaId.js";
 import type { Logger } from "../../runtime/logger.js";
 import { open } from "node:fs/promises";
 import { BrowserCopies } from "./browserCopies.js";
 import { browserFormat } from "./browserFormat.js";
-import { MediaHttp, type OpenedMedia } from "./mediaHttp.js";
+import { MediaHttp, type OpenedMedia, type TicketBinding } from "./mediaHttp.js";
 import type { MediaLibrary, MediaFile } from "./mediaLibrary.js";
 import type { MediaProbe, MediaProbes } from "./mediaProbe.js";
 import { PlaybackTickets, TicketRefused, type TicketRecord } from "./playbackTickets.js";
@@ -28,6 +29,8 @@ export interface BrowserPlaybackOptions {
   /** Where the HTTP endpoint listens (IceFlix.Stream.HttpEndpoint). */
   host: string;
   port: number;
+  /** What a ticket's first use binds it to (IceFlix.Stream.TicketBinding). */
+  binding: TicketBinding;
   checkEveryMs: number;
   maxTickets: number;
   maxConnections: number;
@@ -38,6 +41,7 @@ export class BrowserPlayback {
   readonly tickets: PlaybackTickets;
   readonly copies: BrowserCopies;
   #http: MediaHttp | undefined;
+  readonly #untrack: () => void;
 
   private constructor(private readonly options: BrowserPlaybackOptions) {
     this.tickets = new PlaybackTickets({
@@ -48,6 +52,7 @@ export class BrowserPlayback {
       log: options.log,
     });
     this.copies = new BrowserCopies(options.dataDir, options.log);
+    this.#untrack = metrics.playbackTickets.track({}, () => this.tickets.size);
   }
 
   static async start(options: BrowserPlaybackOptions): Promise<BrowserPlayback> {
@@ -56,6 +61,7 @@ export class BrowserPlayback {
       host: options.host,
       port: options.port,
       tickets: playback.tickets,
+      binding: options.binding,
       open: (record) => playback.#openFor(record),
       maxConnections: options.maxConnections,
       log: options.log,
@@ -68,6 +74,7 @@ export class BrowserPlayback {
   }
 
   async stop(): Promise<void> {
+    this.#untrack();
     this.tickets.clear();
     await this.#http?.stop();
   }

@@ -2,14 +2,18 @@
  * The provider's HTTP endpoint for browsers (direct play): `GET|HEAD /media/<ticket>` with
  * single-range support (RFC 9110 §14), so a `<video>` seeks natively and the provider spends no
  * CPU on the bytes. The ticket is checked on every request (playbackTickets.ts: altered, unknown,
- * expired, revoked → 403); the file is opened per request through openServedFile (still inside
+ * expired, revoked → 403) and so is its viewer: the first request binds it (IceFlix.Stream.
+ * TicketBinding: `cookie`, an HttpOnly cookie set here and scoped to the ticket's own path, so the
+ * page's scripts and the web server never see it; or `address`, the client's IP), any other
+ * viewer gets 403 "ticket-bound" (docs/web.md says why cookie is the default); the file is opened per request through openServedFile (still inside
  * the media folder, unchanged since hashed) or is the browser copy made once (browserCopies.ts),
  * never a path the request names. Errors are JSON.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { FileHandle } from "node:fs/promises";
-import { boundServer, sendError } from "../../runtime/httpJson.js";
+import { randomBytes } from "node:crypto";
+import { boundServer, cookieValue, sendError } from "../../runtime/httpJson.js";
 import type { Logger } from "../../runtime/logger.js";
 import { TicketRefused, type PlaybackTickets, type TicketRecord } from "./playbackTickets.js";
 
@@ -19,10 +23,16 @@ export interface OpenedMedia {
   mimeType: string;
 }
 
+/** What a ticket's first use binds it to (IceFlix.Stream.TicketBinding). */
+export const TICKET_BINDINGS = ["cookie", "address"] as const;
+export type TicketBinding = (typeof TICKET_BINDINGS)[number];
+export const VIEWER_COOKIE = "iceflix_viewer";
+
 export interface MediaHttpOptions {
   host: string;
   port: number;
   tickets: PlaybackTickets;
+  binding: TicketBinding;
   /** Opens what a ticket plays (checked), or throws when it is not available. */
   open(record: TicketRecord): Promise<OpenedMedia>;
   maxConnections: number;
@@ -103,7 +113,11 @@ export class MediaHttp {
       let record: TicketRecord;
       try {
         record = this.options.tickets.check(decodeURIComponent(path.slice("/media/".length)));
+        this.#admitViewer(req, res, record);
       } catch (e) {
+        if (e instanceof TicketRefused && e.reason === "other-viewer") {
+          return sendError(res, 403, "playback ticket refused (other-viewer): it is bound to the browser that first used it; open the title there, or play it here to get a ticket of your own", "ticket-bound");
+        }
         if (e instanceof TicketRefused || e instanceof URIError) {
           return sendError(res, 403, `playback ticket refused (${e instanceof TicketRefused ? e.reason : "malformed"})`, "ticket-refused");
         }
@@ -121,6 +135,19 @@ export class MediaHttp {
       if (!res.headersSent) sendError(res, 500, "the provider failed to serve the media");
       else res.destroy();
     }
+  }
+
+  /** Binds the ticket to this viewer on its first use, else checks it is the same one (TicketRefused). */
+  #admitViewer(req: IncomingMessage, res: ServerResponse, record: TicketRecord): void {
+    const tickets = this.options.tickets;
+    if (this.options.binding === "address") return void tickets.admitViewer(record, req.socket.remoteAddress ?? "");
+    if (record.viewer) return void tickets.admitViewer(record, cookieValue(req.headers.cookie, VIEWER_COOKIE));
+    const key = randomBytes(32).toString("base64url");
+    tickets.admitViewer(record, key);
+    // Path: sent back on this ticket's requests only. Cookies ignore ports, so a provider on the
+    // page's host (another port) is same-site and the <video>'s requests carry it; SameSite=Strict
+    // keeps other sites' pages from playing it through this browser. No Max-Age: the browser's session.
+    res.setHeader("Set-Cookie", `${VIEWER_COOKIE}=${key}; Path=/media/${record.ticket}; HttpOnly; SameSite=Strict`);
   }
 
   async #send(req: IncomingMessage, res: ServerResponse, media: OpenedMedia): Promise<void> {

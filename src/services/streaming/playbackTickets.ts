@@ -5,9 +5,11 @@
  * a lookup. The record behind it lives here, in memory, bound to the token it was issued with;
  * it follows that token (TokenWatch: expiry, signed revoke events, the periodic check each
  * announce period), so a ticket ends when its token does unless refreshed with a newer token of
- * the same user. Bounded: at most `maxTickets` live ones; lapsed ones are forgotten.
+ * the same user. Its first use binds it to that viewer (admitViewer: a key mediaHttp.ts takes from
+ * an HttpOnly cookie it sets, or the client's address), so a copied URL plays nowhere else.
+ * Bounded: at most `maxTickets` live ones; lapsed ones are forgotten.
  */
-import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { deriveKey } from "../../runtime/secret.js";
 import type { Logger } from "../../runtime/logger.js";
 import { TokenWatch, type LapseReason } from "./tokenWatch.js";
@@ -26,9 +28,11 @@ export interface TicketRecord {
   token: string;
   expiresAt: number;
   readonly watch: TokenWatch;
+  /** SHA-256 of the viewer key its first use bound it to (the key itself is not kept). */
+  viewer?: Buffer;
 }
 
-export type TicketRefusal = "malformed" | "altered" | "unknown" | LapseReason;
+export type TicketRefusal = "malformed" | "altered" | "unknown" | "other-viewer" | LapseReason;
 
 export class TicketRefused extends Error {
   override name = "TicketRefused";
@@ -101,6 +105,21 @@ export class PlaybackTickets {
       throw new TicketRefused("expired");
     }
     return record;
+  }
+
+  /**
+   * The viewer check, after check(): the first use records `key`; every later use must present the
+   * same key, else TicketRefused("other-viewer"). True when this use bound the ticket.
+   */
+  admitViewer(record: TicketRecord, key: string | undefined): boolean {
+    const digest = key === undefined ? undefined : createHash("sha256").update(key, "utf8").digest();
+    if (!digest) throw new TicketRefused("other-viewer");
+    if (!record.viewer) {
+      record.viewer = digest;
+      return true;
+    }
+    if (!timingSafeEqual(record.viewer, digest)) throw new TicketRefused("other-viewer");
+    return false;
   }
 
   /** A signed revoke event: the tickets on that token end now. */

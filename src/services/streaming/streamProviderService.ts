@@ -109,6 +109,7 @@ export class StreamProviderService extends ServiceLifecycle<IceFlix.StreamProvid
       secret: ctx.secret,
       host: this.settings.http.host,
       port: this.settings.http.port,
+      binding: this.settings.ticketBinding,
       checkEveryMs: ctx.settings.announcePeriodMs,
       maxTickets: 10_000,
       maxConnections: 512,

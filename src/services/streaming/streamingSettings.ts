@@ -3,6 +3,7 @@ import { accessSync, constants, statSync } from "node:fs";
 import { resolve } from "node:path";
 import { Ice } from "../../slice/index.js";
 import { ConfigError, hostPort, intProperty, PROP } from "../../runtime/config.js";
+import { TICKET_BINDINGS, type TicketBinding } from "./mediaHttp.js";
 
 /** Not in the spec's table: how often the media folder is rescanned besides the watch. */
 export const PROP_MEDIA_RESCAN = "IceFlix.Media.RescanSeconds";
@@ -15,6 +16,8 @@ export const DEFAULT_PASSTHROUGH: PassthroughMode = "inprocess";
 /** Not in the spec's table: host:port of the HTTP endpoint browsers play from (port 0: any free one). */
 export const PROP_HTTP_ENDPOINT = "IceFlix.Stream.HttpEndpoint";
 export const DEFAULT_HTTP_ENDPOINT = "127.0.0.1:0";
+/** Not in the spec's table: what a playback ticket's first use binds it to (mediaHttp.ts, docs/web.md). */
+export const PROP_TICKET_BINDING = "IceFlix.Stream.TicketBinding";
 
 export interface StreamingSettings {
   /** Absolute path of the media folder. */
@@ -25,6 +28,7 @@ export interface StreamingSettings {
   rescanMs: number;
   passthrough: PassthroughMode;
   http: { host: string; port: number };
+  ticketBinding: TicketBinding;
 }
 
 export function streamingSettings(props: Ice.Properties): StreamingSettings {
@@ -36,7 +40,15 @@ export function streamingSettings(props: Ice.Properties): StreamingSettings {
     rescanMs: intProperty(props, PROP_MEDIA_RESCAN, 30, 1, 86_400) * 1000,
     passthrough: passthroughMode(props.getProperty(PROP_PASSTHROUGH).trim()),
     http: hostPort(PROP_HTTP_ENDPOINT, props.getProperty(PROP_HTTP_ENDPOINT).trim() || DEFAULT_HTTP_ENDPOINT),
+    ticketBinding: ticketBinding(props.getProperty(PROP_TICKET_BINDING).trim()),
   };
+}
+
+function ticketBinding(value: string): TicketBinding {
+  if (value === "") return "cookie";
+  const binding = TICKET_BINDINGS.find((b) => b === value);
+  if (!binding) throw new ConfigError(`${PROP_TICKET_BINDING} must be one of ${TICKET_BINDINGS.join(", ")} (got ${JSON.stringify(value)})`);
+  return binding;
 }
 
 function passthroughMode(value: string): PassthroughMode {

@@ -213,10 +213,13 @@ async function refreshStatus() {
     const s = await api("GET", "/api/status");
     const table = document.createElement("table");
     const head = table.insertRow();
-    for (const h of ["kind", "id", "endpoint", "health", "last seen"]) head.append(Object.assign(document.createElement("th"), { textContent: h }));
+    for (const h of ["kind", "id", "endpoint", "health", "last seen", "serving"]) head.append(Object.assign(document.createElement("th"), { textContent: h }));
     for (const i of s.instances) {
       const row = table.insertRow();
-      for (const v of [i.kind, i.id, i.endpoint, i.healthy ? "ok" : "failing", new Date(i.lastSeen).toLocaleTimeString()]) row.insertCell().textContent = v;
+      // A provider's load, from its own /metrics: RTP streams and browser tickets.
+      const serving = i.load ? `${i.load.rtpStreams} RTP · ${i.load.browserTickets} browser` : i.kind === "streaming" ? "unknown" : "";
+      for (const v of [i.kind, i.id, i.endpoint, i.healthy ? "ok" : "failing", new Date(i.lastSeen).toLocaleTimeString(), serving]) row.insertCell().textContent = v;
+      row.lastElementChild.dataset.testid = "serving";
     }
     const summary = document.createElement("p");
     summary.textContent = `Main ${s.main} · ${s.instances.length} instances · ${s.playing} playing now in this web server`;
