@@ -45,13 +45,11 @@ async function untilUnavailable(ctx: VerifyContext, h: HandOut): Promise<string>
     try {
       const p = await h.get(ctx);
       if (!p) throw new CheckFailed(`${h.op} returned a null proxy instead of raising TemporaryUnavailable`, `${h.op}() -> null`);
-      try {
-        await p.ice_ping();
-        last = "live";
-      } catch (e) {
-        last = `dead (${exceptionName(e)})`;
-      }
-      last = `${h.op}() -> ${p.toString()}, ${last}`;
+      const state = await p.ice_ping().then(
+        () => "live",
+        (e: unknown) => `dead (${exceptionName(e)})`,
+      );
+      last = `${h.op}() -> ${p.toString()}, ${state}`;
     } catch (e) {
       if (e instanceof CheckFailed) throw e;
       if (e instanceof IceFlix.TemporaryUnavailable) return `${h.op}() -> TemporaryUnavailable ${Date.now() - t0} ms after the stop`;
