@@ -2,6 +2,7 @@
 import { Ice } from "../slice/index.js";
 import { ClientError } from "../mainlink/linkErrors.js";
 import { CheckFailed, CheckSkipped, type VerifyContext } from "./types.js";
+import type { EventWatch } from "./events.js";
 
 /** The Ice type id of an exception (or its message), for evidence lines. */
 export function exceptionName(e: unknown): string {
@@ -46,6 +47,20 @@ export function needCredentials(ctx: VerifyContext): { user: string; hash: strin
   if (!ctx.user || !ctx.passwordHash) throw new CheckSkipped("needs --user and --password-stdin");
   return { user: ctx.user, hash: ctx.passwordHash };
 }
+
+/** The broker link, or a skip naming what is missing. */
+export function needEvents(ctx: VerifyContext): EventWatch {
+  if (!ctx.events) throw new CheckSkipped(ctx.eventsMissing);
+  return ctx.events;
+}
+
+export function needLifetime(ctx: VerifyContext): number {
+  if (!ctx.tokenLifetimeSeconds) throw new CheckSkipped("token lifetime unknown: give --token-lifetime S");
+  return ctx.tokenLifetimeSeconds;
+}
+
+/** A token in evidence: only its length. */
+export const masked = (token: string) => `<token of ${token.length} chars>`;
 
 export function timed<T>(fn: () => PromiseLike<T>): Promise<{ value: T; ms: number }> {
   const t0 = Date.now();

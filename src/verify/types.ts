@@ -1,6 +1,7 @@
 /** One conformance check and its outcome (docs/verify.md has the JSON shape). */
 import type { IceFlix } from "../slice/index.js";
 import type { MainLink } from "../mainlink/mainLink.js";
+import type { EventWatch } from "./events.js";
 
 export type Status = "pass" | "fail" | "skip";
 
@@ -43,10 +44,25 @@ export interface VerifyContext {
   mediaDir?: string;
   tokenLifetimeSeconds?: number;
   fast: boolean;
+  /** IceStorm (--topic-manager, or the broker Main names through MainExt). */
+  events?: EventWatch;
+  /** Why `events` is missing: the reason checks that need it are skipped with. */
+  eventsMissing: string;
+  /** How often the services announce themselves on ServiceAvailability (--announce-period). */
+  announcePeriodSeconds: number;
+  /** Operator commands for what the contract has no operation for (docs/verify.md). */
+  hooks: Hooks;
   /** Undo actions registered by edits, run at the end (and on Ctrl+C). */
   undo: UndoLog;
   /** Progress lines for slow checks. */
   progress(line: string): void;
+}
+
+export interface Hooks {
+  addUser?: string;
+  removeUser?: string;
+  stopServices?: string;
+  startServices?: string;
 }
 
 export interface Check {

@@ -158,6 +158,20 @@ describe("iceflix grid up/status/down (real IceGrid)", () => {
     assert.equal(again.code, 3, "a second grid up on the same folder is refused");
   });
 
+  // The conformance checker finds nothing wrong with the grid either; the broker Main names is
+  // an indirect proxy, so verify gets the locator as an Ice property.
+  test("iceflix verify --fast against the grid's Main passes, exit 0", async () => {
+    const main = readFileSync(join(data, "main.proxy"), "utf8").trim();
+    const locator = readFileSync(join(data, "locator.proxy"), "utf8").trim();
+    const run = await iceflix(["verify", main, "--user", "demo", "--password-stdin", "--fast", "--json", `--Ice.Default.Locator=${locator}`], 120_000, "demo\n");
+    const report = JSON.parse(run.stdout) as { checks: Array<{ group: string; name: string; status: string; reason: string; evidence: string }> };
+    assert.deepEqual(report.checks.filter((c) => c.status === "fail").map((c) => `${c.group}: ${c.name}: ${c.reason} [${c.evidence}]`), []);
+    assert.equal(run.code, 0, run.stderr);
+    const status = (name: string) => report.checks.find((c) => c.name === name)?.status;
+    assert.equal(status("hand-outs round-robin over several instances"), "pass", "three nodes: Main hands out several instances");
+    assert.equal(status("services announce themselves on ServiceAvailability"), "pass", "the event checks ran on the grid's IceStorm");
+  });
+
   test("grid down stops the registry, the nodes and every server", async () => {
     const s = JSON.parse((await iceflix(["grid", "status", "--data", data, "--json"], 60_000)).stdout) as StatusJson;
     const pids = s.servers.map((x) => x.pid!).filter(Boolean);

@@ -1,7 +1,9 @@
 /**
  * `iceflix verify` against our own system started with `up` (1 and 2 replicas): nothing fails, the
- * edits are undone; the JUnit report parses with a real XML consumer and matches the JSON; and a
- * deployment whose tokens live 5 s fails the lifetime check of a 10 s contract.
+ * event checks run on the broker Main names, a user added with `iceflix user add` logs in, the
+ * edits are undone; the JUnit report parses with a real XML consumer and matches the JSON; and on
+ * a deployment whose tokens live 5 s the slow event checks pass while the lifetime check of a 10 s
+ * contract fails.
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -10,6 +12,8 @@ import { join } from "node:path";
 import { tmpdir } from "node:os";
 import { XMLParser } from "fast-xml-parser";
 import { Deployment, iceflix } from "../chaos/lib/deployment.js";
+import { ICEFLIX_BIN } from "../helpers/processes.js";
+import { requireTool } from "../helpers/tools.js";
 
 interface JsonReport {
   checks: Array<{ group: string; name: string; status: "pass" | "fail" | "skip"; reason: string; evidence: string; ms: number }>;
@@ -27,6 +31,20 @@ async function verify(dep: Deployment, args: string[]): Promise<{ code: number; 
   return { code: r.code, report, stderr: r.stderr };
 }
 
+/** Announcements every 2 s (and verify told so), so the checks that count them wait 3 s, not 11. */
+const ANNOUNCE = ["--IceFlix.Announce.PeriodSeconds=2"];
+
+/** `iceflix user add/remove` on the deployment's data folder, as verify's operator commands. */
+function userCommands(dep: Deployment): string[] {
+  const cli = `${process.execPath} ${ICEFLIX_BIN}`;
+  return [
+    "--add-user-command", `printf '%s\\n' "$ICEFLIX_VERIFY_PASSWORD" | ${cli} user add "$ICEFLIX_VERIFY_USER" --data ${dep.data} --password-stdin`,
+    "--remove-user-command", `${cli} user remove "$ICEFLIX_VERIFY_USER" --data ${dep.data}`,
+  ];
+}
+
+const statusOf = (r: JsonReport, name: string) => r.checks.find((c) => c.name === name);
+
 const failures = (r: JsonReport) => r.checks.filter((c) => c.status === "fail").map((c) => `${c.group}: ${c.name}: ${c.reason} [${c.evidence}]`);
 
 async function titles(dep: Deployment): Promise<string[]> {
@@ -42,7 +60,8 @@ for (const replicas of [1, 2]) {
     let dep: Deployment | undefined;
     const out = mkdtempSync(join(tmpdir(), "iceflix-verify-"));
     before(async () => {
-      dep = await Deployment.up({ label: `verify-r${replicas}`, replicas });
+      requireTool("ffmpeg");
+      dep = await Deployment.up({ label: `verify-r${replicas}`, replicas, props: ANNOUNCE });
     });
     after(async () => {
       await dep?.down();
@@ -52,10 +71,26 @@ for (const replicas of [1, 2]) {
     it("passes every check (--fast), exit 0, names and tags as before", async () => {
       const before = await titles(dep!);
       const junitFile = join(out, "report.xml");
-      const { code, report } = await verify(dep!, ["--fast", "--media-dir", dep!.mediaDir, "--junit", junitFile]);
+      const { code, report } = await verify(dep!, ["--fast", "--media-dir", dep!.mediaDir, "--junit", junitFile, "--announce-period", "2", ...(replicas === 1 ? userCommands(dep!) : [])]);
       assert.deepEqual(failures(report), []);
       assert.equal(code, 0);
-      assert.ok(report.summary.pass >= 20, JSON.stringify(report.summary));
+      assert.ok(report.summary.pass >= 30, JSON.stringify(report.summary));
+      // The broker comes from MainExt: the event checks ran, and the additions to the groups too.
+      for (const name of [
+        "services announce themselves on ServiceAvailability",
+        "reannounceMedia publishes newMedia on MediaAnnouncements",
+        "a rename survives reannounceMedia",
+        "RTP decodes as H.264 with ffmpeg",
+        "getSyncTopic names a topic of its own on the broker; refreshAuthentication accepts a fresh token",
+        ...(replicas === 1 ? ["a user added while running can log in"] : []),
+      ]) {
+        assert.equal(statusOf(report, name)?.status, "pass", `${name}: ${JSON.stringify(statusOf(report, name))}`);
+      }
+      // Our services sign their events and drop unsigned and forged ones (spec §7).
+      assert.match(statusOf(report, "unsigned and forged revocations: obeyed or dropped (information)")!.reason, /^info: an unsigned revoke was dropped.*forged signature was dropped/);
+      const roundRobin = statusOf(report, "hand-outs round-robin over several instances")!;
+      if (replicas === 1) assert.match(`${roundRobin.status}: ${roundRobin.reason}`, /^skip: only one Authenticator and one MediaCatalog announced/);
+      else assert.equal(roundRobin.status, "pass", JSON.stringify(roundRobin));
       for (const c of report.checks) {
         assert.ok(["pass", "fail", "skip"].includes(c.status));
         assert.equal(typeof c.reason, "string");
@@ -83,7 +118,16 @@ for (const replicas of [1, 2]) {
 describe("verify against tokens that live 5 s", () => {
   let dep: Deployment | undefined;
   before(async () => {
-    dep = await Deployment.up({ label: "verify-lifetime", props: ["--IceFlix.Token.LifetimeSeconds=5"] });
+    dep = await Deployment.up({ label: "verify-lifetime", props: ["--IceFlix.Token.LifetimeSeconds=5", ...ANNOUNCE] });
+  });
+
+  it("revoke on AuthenticationStatus and requestAuthentication on the sync topic come at the 5 s expiry (exit 0)", async () => {
+    const { code, report } = await verify(dep!, ["--only", "events", "controller", "--announce-period", "2"]);
+    assert.deepEqual(failures(report), []);
+    for (const name of ["a token is revoked on AuthenticationStatus at its lifetime", "requestAuthentication arrives on the sync topic after the token expires"]) {
+      assert.equal(statusOf(report, name)?.status, "pass", `${name}: ${JSON.stringify(statusOf(report, name))}`);
+    }
+    assert.equal(code, 0);
   });
   after(async () => {
     await dep?.down();

@@ -3,7 +3,7 @@
  * through the shared Main link; edits it makes are undone at the end, also on Ctrl+C.
  */
 import { writeFileSync } from "node:fs";
-import { Ice } from "../../slice/index.js";
+import { Ice, IceStorm } from "../../slice/index.js";
 import { MainLink } from "../../mainlink/mainLink.js";
 import { ClientError, describeError } from "../../mainlink/linkErrors.js";
 import { CliError, EXIT } from "../../common/exitCodes.js";
@@ -12,12 +12,20 @@ import { GROUPS, GROUP_NAMES } from "../../verify/groups/index.js";
 import { runChecks } from "../../verify/runner.js";
 import { html, json, junit, textLine, textSummary, type Report } from "../../verify/reporters.js";
 import { UndoLog, type VerifyContext } from "../../verify/types.js";
+import { EventWatch } from "../../verify/events.js";
+import { killRunningHooks } from "../../verify/hooks.js";
 
 export interface VerifyOptions {
   user?: string;
   passwordStdin: boolean;
   mediaDir?: string;
   tokenLifetime?: number;
+  topicManager?: string;
+  announcePeriod: number;
+  addUserCommand?: string;
+  removeUserCommand?: string;
+  stopServicesCommand?: string;
+  startServicesCommand?: string;
   only?: string[];
   fast: boolean;
   json: boolean;
@@ -41,13 +49,17 @@ export async function verify(mainProxy: string, o: VerifyOptions): Promise<numbe
   const communicator = Ice.initialize(init);
   const err = (line: string) => process.stderr.write(line + "\n");
   const undo = new UndoLog();
+  let events: EventWatch | undefined;
   let interrupted = false;
   const onSigint = () => {
     if (interrupted) return;
     interrupted = true;
     err("verify: interrupted; undoing edits…");
-    void undo.runAll().then((failed) => {
+    killRunningHooks();
+    void undo.runAll().then(async (failed) => {
       for (const f of failed) err(`verify: could not undo ${f}`);
+      // Unsubscribe, so the broker does not keep delivering to a checker that is gone.
+      await Promise.race([events?.close(), new Promise((r) => setTimeout(r, 2000))]).catch(() => undefined);
       process.exit(130);
     });
   };
@@ -56,13 +68,27 @@ export async function verify(mainProxy: string, o: VerifyOptions): Promise<numbe
   try {
     let link: MainLink;
     let main;
+    let topicManager: IceStorm.TopicManagerPrx | undefined;
     try {
       link = new MainLink(communicator, mainProxy, { attempts: 1, delayMs: 0 }, err);
       const facts = await link.connect();
       main = await link.ensureConnected();
       o.tokenLifetime ??= facts.tokenLifetimeSeconds;
+      topicManager = o.topicManager ? IceStorm.TopicManagerPrx.uncheckedCast(communicator.stringToProxy(o.topicManager)) : facts.topicManager;
     } catch (e) {
       throw new CliError(`verify: ${describeError(e)}`, EXIT.usage);
+    }
+    let eventsMissing = "needs --topic-manager (Main does not name its broker)";
+    if (topicManager) {
+      const endpoints = init.properties.getProperty("VerifyAdapter.Endpoints") || "tcp -h 127.0.0.1 -p 0";
+      try {
+        events = await EventWatch.open(communicator, topicManager, endpoints, (o.announcePeriod + 1) * 1000);
+      } catch (e) {
+        const why = `the TopicManager ${communicator.proxyToString(topicManager)} cannot be used (${describeError(e)})`;
+        if (o.topicManager) throw new CliError(`verify: ${why}`, EXIT.usage);
+        eventsMissing = `${why}; give --topic-manager`;
+        err(`verify: ${eventsMissing}`);
+      }
     }
     const ctx: VerifyContext = {
       main,
@@ -73,6 +99,10 @@ export async function verify(mainProxy: string, o: VerifyOptions): Promise<numbe
       mediaDir: o.mediaDir,
       tokenLifetimeSeconds: o.tokenLifetime,
       fast: o.fast,
+      events,
+      eventsMissing,
+      announcePeriodSeconds: o.announcePeriod,
+      hooks: { addUser: o.addUserCommand, removeUser: o.removeUserCommand, stopServices: o.stopServicesCommand, startServices: o.startServicesCommand },
       undo,
       progress: (line) => err(`… ${line}`),
     };
@@ -93,6 +123,7 @@ export async function verify(mainProxy: string, o: VerifyOptions): Promise<numbe
   } finally {
     process.off("SIGINT", onSigint);
     process.off("SIGTERM", onSigint);
+    await events?.close().catch(() => undefined);
     await communicator.destroy();
   }
 }

@@ -4,7 +4,8 @@ import { createReadStream, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { IceFlix } from "../../slice/index.js";
 import { CheckFailed, CheckSkipped, type CheckGroup, type VerifyContext } from "../types.js";
-import { expectRaises, needCredentials } from "../expect.js";
+import { expectRaises, needCredentials, sleep } from "../expect.js";
+import { AnnouncesRecorder, TOPIC_MEDIA_ANNOUNCEMENTS } from "../events.js";
 
 const catalog = <T>(ctx: VerifyContext, fn: (c: IceFlix.MediaCatalogPrx) => PromiseLike<T>) => ctx.link.withCatalog(fn);
 const BAD_ID = "0".repeat(63) + "f";
@@ -34,6 +35,9 @@ function sha256File(path: string): Promise<string> {
     createReadStream(path).on("data", (d) => h.update(d)).on("end", () => resolve(h.digest("hex"))).on("error", reject);
   });
 }
+
+/** How long to wait for the provider's newMedia of the title after reannounceMedia. */
+export const REANNOUNCE_WAIT_MS = 5000;
 
 const tagOf = (what: string) => `verify-${what}-${process.pid}-${Date.now() % 100000}`;
 
@@ -106,6 +110,41 @@ export const catalogGroup: CheckGroup = {
         const ids = await catalog(ctx, (c) => c.getTilesByName(newName, true));
         if (!ids.includes(m.id)) throw new CheckFailed("exact search does not find the new name", `getTilesByName(new, true) -> ${JSON.stringify(ids)}`);
         return { reason: "renamed (restored at the end)", evidence: `renameTile(${m.id.slice(0, 8)}…, ${JSON.stringify(newName)}) -> getTile and search agree` };
+      },
+    },
+    {
+      name: "a rename survives reannounceMedia",
+      async run(ctx) {
+        const m = await someTitle(ctx);
+        if (!m.provider) throw new CheckFailed("getTile returned a Media with no provider");
+        const t = await token(ctx);
+        const newName = `${m.info.name} (reannounced ${Date.now() % 100000})`;
+        await catalog(ctx, (c) => c.renameTile(m.id, newName, t));
+        ctx.undo.add(`rename ${m.id.slice(0, 8)}… back to ${JSON.stringify(m.info.name)}`, async () => catalog(ctx, async (c) => c.renameTile(m.id, m.info.name, await token(ctx))));
+        // With the broker we know when the provider's newMedia went out; without, we watch longer.
+        const heard = ctx.events ? new AnnouncesRecorder() : undefined;
+        const listening = heard ? await ctx.events!.listen(TOPIC_MEDIA_ANNOUNCEMENTS, heard) : undefined;
+        try {
+          const t0 = Date.now();
+          await m.provider.reannounceMedia();
+          let what = "newMedia not watched (no --topic-manager)";
+          if (heard) {
+            const hit = await heard.log.waitFor((e) => e.id === m.id, REANNOUNCE_WAIT_MS);
+            what = hit ? `newMedia(${m.id.slice(0, 8)}…, ${JSON.stringify(hit.event.initialName)}) ${hit.at - t0} ms after` : `no newMedia of it within ${REANNOUNCE_WAIT_MS / 1000} s`;
+          }
+          // The catalog applies the event some time after the broker delivered it: keep looking.
+          const until = Date.now() + (heard ? 1000 : 3000);
+          let checks = 0;
+          do {
+            const name = (await catalog(ctx, (c) => c.getTile(m.id))).info.name;
+            checks++;
+            if (name !== newName) throw new CheckFailed("the rename was lost after reannounceMedia", `renameTile(${JSON.stringify(newName)}); reannounceMedia(); ${what}; getTile -> ${JSON.stringify(name)}`);
+            await sleep(250);
+          } while (Date.now() < until);
+          return { reason: "the new name stays (restored at the end)", evidence: `reannounceMedia(); ${what}; getTile kept ${JSON.stringify(newName)} over ${checks} looks` };
+        } finally {
+          await listening?.stop();
+        }
       },
     },
     {

@@ -1,10 +1,23 @@
-/** StreamController: getSDP shape and refusals, RTP actually arriving on the port, stop() stopping it. */
+/**
+ * StreamController: getSDP shape and refusals, RTP arriving on the port and decoding as H.264
+ * (ffmpeg), stop() stopping it, the sync topic, and requestAuthentication at the token's expiry.
+ */
 import dgram from "node:dgram";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { IceFlix } from "../../slice/index.js";
-import { pickRtpPort, sdpProblem, sdpVideoPort } from "../../mainlink/rtpReceiver.js";
-import { CheckFailed, type CheckGroup, type VerifyContext } from "../types.js";
-import { expectRaises, sleep } from "../expect.js";
+import { pickRtpPort, sdpProblem, sdpVideoPort, writeSdpFile } from "../../mainlink/rtpReceiver.js";
+import { CheckFailed, CheckSkipped, type CheckGroup, type VerifyContext } from "../types.js";
+import { exceptionName, expectRaises, needEvents, needLifetime, sleep } from "../expect.js";
+import { SyncRecorder } from "../events.js";
+import { decodeFrames } from "../ffmpegDecode.js";
 import { someTitle, token } from "./catalog.js";
+
+const DECODE_FRAMES = 10;
+const DECODE_WAIT_MS = 10_000;
+/** After the token's expiry, how long the controller has to publish requestAuthentication. */
+const REAUTH_SLACK_MS = 5000;
 
 /** A UDP socket on an even port counting what arrives. */
 async function rtpCounter(): Promise<{ port: number; packets: () => number; close: () => void }> {
@@ -25,9 +38,9 @@ async function waitPackets(count: () => number, atLeast: number, timeoutMs: numb
   return Date.now() - t0;
 }
 
-async function controller(ctx: VerifyContext): Promise<{ c: IceFlix.StreamControllerPrx; t: string }> {
+async function controller(ctx: VerifyContext, fresh?: string): Promise<{ c: IceFlix.StreamControllerPrx; t: string }> {
   const m = await someTitle(ctx);
-  const t = await token(ctx);
+  const t = fresh ?? (await token(ctx));
   const c = await m.provider!.getStream(m.id, t);
   if (!c) throw new CheckFailed("getStream returned a null controller");
   return { c, t };
@@ -76,6 +89,98 @@ export const controllerGroup: CheckGroup = {
           return { reason: "SDP, RTP and stop behave", evidence: ev };
         } finally {
           rtp.close();
+          await c.stop().catch(() => undefined);
+        }
+      },
+    },
+    {
+      name: "RTP decodes as H.264 with ffmpeg",
+      async run(ctx) {
+        const { c, t } = await controller(ctx);
+        const dir = mkdtempSync(join(tmpdir(), "iceflix-verify-sdp-"));
+        try {
+          const port = await pickRtpPort();
+          const sdp = await c.getSDP(t, port);
+          const problem = sdpProblem(sdp);
+          if (problem) throw new CheckFailed(problem, `getSDP(token, ${port}) -> ${JSON.stringify(sdp.slice(0, 200))}`);
+          // ffmpeg listens where the SDP says: a wrong port would only show as a timeout.
+          if (sdpVideoPort(sdp) !== port) throw new CheckFailed(`the SDP names port ${sdpVideoPort(sdp)}, not ${port}`);
+          const rtpmap = /^a=rtpmap:\d+ H264\/90000/im.exec(sdp);
+          if (!rtpmap) throw new CheckFailed("the SDP does not announce H.264 (a=rtpmap:<pt> H264/90000)", JSON.stringify(sdp.slice(0, 300)));
+          ctx.progress(`controller: decoding ${DECODE_FRAMES} frames with ffmpeg`);
+          const r = await decodeFrames(writeSdpFile(dir, "stream", sdp), DECODE_FRAMES, DECODE_WAIT_MS);
+          if (r.missing) throw new CheckSkipped("ffmpeg not found on PATH");
+          const ev = `getSDP(token, ${port}) -> ${rtpmap[0]}; ffmpeg -frames:v ${DECODE_FRAMES} -> ${r.frames} frames, ${r.code === null ? `killed after ${DECODE_WAIT_MS / 1000} s` : `exit ${r.code}`} in ${r.ms} ms`;
+          if (r.code !== 0 || r.frames < DECODE_FRAMES) throw new CheckFailed(`ffmpeg decoded ${r.frames} of ${DECODE_FRAMES} frames within ${DECODE_WAIT_MS / 1000} s`, `${ev}${r.errorTail ? `; ${r.errorTail}` : ""}`);
+          return { reason: `${DECODE_FRAMES} frames decoded in ${r.ms} ms`, evidence: ev };
+        } finally {
+          await c.stop().catch(() => undefined);
+          rmSync(dir, { recursive: true, force: true });
+        }
+      },
+    },
+    {
+      name: "getSyncTopic names a topic of its own on the broker; refreshAuthentication accepts a fresh token",
+      async run(ctx) {
+        const events = needEvents(ctx);
+        const a = await controller(ctx);
+        const b = await controller(ctx);
+        const rtp = await rtpCounter();
+        try {
+          const [ta, tb] = [await a.c.getSyncTopic(), await b.c.getSyncTopic()];
+          if (!ta) throw new CheckFailed("getSyncTopic returned an empty name");
+          if (ta === tb) throw new CheckFailed("two controllers share one sync topic", `getSyncTopic() -> ${JSON.stringify(ta)} twice`);
+          let when = "after getSyncTopic";
+          if (!(await events.topicExists(ta))) {
+            // Some implementations create it when the stream starts.
+            await a.c.getSDP(a.t, rtp.port);
+            when = "after getSDP";
+            if (!(await events.topicExists(ta))) throw new CheckFailed(`the sync topic ${JSON.stringify(ta)} does not exist on the broker`, `getSyncTopic() -> ${JSON.stringify(ta)}; retrieve -> NoSuchTopic after getSyncTopic and getSDP`);
+          }
+          const fresh = await token(ctx);
+          try {
+            await a.c.refreshAuthentication(fresh);
+          } catch (e) {
+            throw new CheckFailed(`refreshAuthentication(fresh token) raised ${exceptionName(e)}`, `refreshAuthentication(fresh) -> ${exceptionName(e)}`);
+          }
+          return { reason: "distinct topics, on the broker, refresh accepted", evidence: `getSyncTopic() -> ${JSON.stringify(ta)} / ${JSON.stringify(tb)}; exists ${when}; refreshAuthentication(fresh) -> ok` };
+        } finally {
+          rtp.close();
+          await Promise.allSettled([a.c.stop(), b.c.stop()]);
+        }
+      },
+    },
+    {
+      name: "requestAuthentication arrives on the sync topic after the token expires",
+      slow: true,
+      async run(ctx) {
+        const events = needEvents(ctx);
+        const lifetime = needLifetime(ctx);
+        const t = await token(ctx);
+        const issued = Date.now();
+        const { c } = await controller(ctx, t);
+        const heard = new SyncRecorder();
+        const rtp = await rtpCounter();
+        let listening: { stop(): Promise<void> } | undefined;
+        try {
+          const topic = await c.getSyncTopic();
+          listening = await events.listen(topic, heard);
+          await c.getSDP(t, rtp.port);
+          const deadline = lifetime * 1000 + REAUTH_SLACK_MS;
+          ctx.progress(`controller: waiting up to ${Math.round((deadline - (Date.now() - issued)) / 1000)} s for requestAuthentication on ${topic}`);
+          const hit = await heard.log.waitFor(() => true, deadline - (Date.now() - issued));
+          if (!hit) throw new CheckFailed(`no requestAuthentication within ${REAUTH_SLACK_MS / 1000} s of the token's expiry (lifetime ${lifetime} s)`, `getSDP at ${rtp.port}; ${rtp.packets()} RTP packets; nothing on ${topic} for ${Date.now() - issued} ms`);
+          const at = hit.at - issued;
+          if (at < lifetime * 1000 - 1000) throw new CheckFailed(`requestAuthentication ${at} ms after login, before the token expired (lifetime ${lifetime} s)`, `on ${topic} at ${at} ms`);
+          try {
+            await c.refreshAuthentication(await token(ctx));
+          } catch (e) {
+            throw new CheckFailed(`refreshAuthentication(fresh token) after the request raised ${exceptionName(e)}`, `requestAuthentication at ${at} ms; refreshAuthentication -> ${exceptionName(e)}`);
+          }
+          return { reason: `requested ${at} ms after login (lifetime ${lifetime} s)`, evidence: `requestAuthentication on ${topic} at ${at} ms; refreshAuthentication(fresh) -> ok` };
+        } finally {
+          rtp.close();
+          await listening?.stop();
           await c.stop().catch(() => undefined);
         }
       },

@@ -5,7 +5,8 @@ import { authGroup } from "./auth.js";
 import { catalogGroup } from "./catalog.js";
 import { providerGroup } from "./provider.js";
 import { controllerGroup } from "./controller.js";
+import { eventsGroup } from "./events.js";
 import { robustnessGroup } from "./robustness.js";
 
-export const GROUPS: readonly CheckGroup[] = [mainGroup, authGroup, catalogGroup, providerGroup, controllerGroup, robustnessGroup];
+export const GROUPS: readonly CheckGroup[] = [mainGroup, authGroup, catalogGroup, providerGroup, controllerGroup, eventsGroup, robustnessGroup];
 export const GROUP_NAMES = GROUPS.map((g) => g.name);
