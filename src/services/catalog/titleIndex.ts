@@ -132,6 +132,10 @@ export class TitleIndex {
   readonly #byId = new Map<string, Entry>();
   /** slot → entry; tombstones are undefined. */
   #slots: Array<Entry | undefined> = [];
+  /** Each slot's rank (-1: retired or not ordered yet), so marking reads one array, not entries. */
+  #rankOf = new Int32Array(1024).fill(-1);
+  /** Marks by rank, reused by every search (cleared after each). */
+  #marks = new Uint8Array(0);
   #tombstones = 0;
   readonly #grams = new Postings<number>();
   readonly #exact = new Postings<string>();
@@ -181,6 +185,7 @@ export class TitleIndex {
       live: true,
     };
     this.#slots.push(entry);
+    this.#setRankOf(entry.slot, -1);
     this.#byId.set(entry.id, entry);
     this.#post(entry);
     this.#added.push(entry);
@@ -233,6 +238,7 @@ export class TitleIndex {
   #retire(entry: Entry): void {
     entry.live = false;
     this.#slots[entry.slot] = undefined;
+    this.#rankOf[entry.slot] = -1;
     this.#tombstones++;
     this.#byId.delete(entry.id);
     this.#retired.push(entry);
@@ -246,8 +252,10 @@ export class TitleIndex {
     this.#grams.clear();
     this.#exact.clear();
     this.#tags.clear();
+    this.#rankOf.fill(-1);
     live.forEach((e, slot) => {
       e.slot = slot;
+      this.#rankOf[slot] = e.rank; // -1 for one not ordered yet
       this.#post(e);
     });
   }
@@ -256,6 +264,15 @@ export class TitleIndex {
    * Brings #order up to date: a few changes are patched in by binary search (a retired entry
    * still has the name it was sorted by); many are merged by one sort.
    */
+  #setRankOf(slot: number, rank: number): void {
+    if (slot >= this.#rankOf.length) {
+      const grown = new Int32Array(Math.max(slot + 1, this.#rankOf.length * 2)).fill(-1);
+      grown.set(this.#rankOf);
+      this.#rankOf = grown;
+    }
+    this.#rankOf[slot] = rank;
+  }
+
   #applyOrderChanges(): void {
     const added = this.#added.filter((e) => e.live);
     const retired = this.#retired.filter((e) => e.rank >= 0);
@@ -281,7 +298,11 @@ export class TitleIndex {
       }
     }
     for (const e of retired) e.rank = -1;
-    for (let rank = from; rank < this.#order.length; rank++) this.#order[rank]!.rank = rank;
+    for (let rank = from; rank < this.#order.length; rank++) {
+      const e = this.#order[rank]!;
+      e.rank = rank;
+      this.#rankOf[e.slot] = rank;
+    }
   }
 
   /** Where `e` is (or belongs) in #order: the first position not before it. */
@@ -320,17 +341,29 @@ export class TitleIndex {
         .slice(0, this.maxResults)
         .map((e) => e.id);
     }
-    const marked = new Uint8Array(n);
-    for (const list of lists) {
-      for (const slot of list) {
-        const e = this.#slots[slot];
-        if (e && (!filter || filter(e))) marked[e.rank] = 1;
+    if (this.#marks.length < n) this.#marks = new Uint8Array(n);
+    const marked = this.#marks;
+    if (filter) {
+      for (const list of lists) {
+        for (const slot of list) {
+          const e = this.#slots[slot];
+          if (e && filter(e)) marked[e.rank] = 1;
+        }
+      }
+    } else {
+      const rankOf = this.#rankOf;
+      for (const list of lists) {
+        for (const slot of list) {
+          const rank = rankOf[slot]!;
+          if (rank >= 0) marked[rank] = 1;
+        }
       }
     }
     const out: string[] = [];
     for (let rank = 0; rank < n && out.length < this.maxResults; rank++) {
       if (marked[rank]) out.push(this.#order[rank]!.id);
     }
+    marked.fill(0, 0, n);
     return out;
   }
 }
