@@ -180,6 +180,12 @@ describe("verify against a small Python implementation and its mutants", () => {
     }
   });
 
+  /** Reads every title's name, sorted (what the Ctrl+C tests compare before and after). */
+  async function titleNames(main: IceFlix.MainPrx): Promise<() => Promise<string[]>> {
+    const catalog = (await main.getCatalogService())!;
+    return async () => (await Promise.all((await catalog.getTilesByName("", false)).map((id) => catalog.getTile(id)))).map((m) => m.info.name).sort();
+  }
+
   // The new edits are undone on Ctrl+C too: two renames, an added user, and the services stopped
   // (the mutant hands out dead proxies instead of TemporaryUnavailable, so the check polls while
   // they are down, and SIGINT comes then).
@@ -190,8 +196,7 @@ describe("verify against a small Python implementation and its mutants", () => {
     const communicator = Ice.initialize();
     try {
       const main = IceFlix.MainPrx.uncheckedCast(communicator.stringToProxy(peer.ready.proxy));
-      const catalog = (await main.getCatalogService())!;
-      const names = async () => (await Promise.all((await catalog.getTilesByName("", false)).map((id) => catalog.getTile(id)))).map((m) => m.info.name).sort();
+      const names = await titleNames(main);
       const before = await names();
       const args = ["verify", peer.ready.proxy, "--user", "demo", "--password-stdin", "--fast", "--only", "catalog", "auth", "main", ...miniOptions(peer.ready.pid, usersFile)];
       const child = spawn(process.execPath, [ICEFLIX_BIN, ...args]);
@@ -229,8 +234,7 @@ describe("verify against a small Python implementation and its mutants", () => {
     const communicator = Ice.initialize();
     try {
       const main = IceFlix.MainPrx.uncheckedCast(communicator.stringToProxy(peer.ready.proxy));
-      const catalog = (await main.getCatalogService())!;
-      const names = async () => (await Promise.all((await catalog.getTilesByName("", false)).map((id) => catalog.getTile(id)))).map((m) => m.info.name).sort();
+      const names = await titleNames(main);
       const before = await names();
       const child = spawn(process.execPath, [ICEFLIX_BIN, "verify", peer.ready.proxy, "--user", "demo", "--password-stdin", "--only", "catalog", "auth", "--token-lifetime", "30"]);
       child.stdin.end("demo\n");
