@@ -20,6 +20,9 @@ status=$?
 pass=$(grep -E '^# pass [0-9]+' "$tap" | tail -1 | awk '{print $3}')
 fail=$(grep -E '^# fail [0-9]+' "$tap" | tail -1 | awk '{print $3}')
 skip=$(grep -E '^# skipped [0-9]+' "$tap" | tail -1 | awk '{print $3}')
+cancelled=$(grep -E '^# cancelled [0-9]+' "$tap" | tail -1 | awk '{print $3}')
+# A test cancelled (its suite's set-up failed, or it outran its parent) did not pass: count it failed.
+fail=$(( ${fail:-0} + ${cancelled:-0} ))
 echo
-echo "${pass:-0} passed, ${fail:-0} failed, ${skip:-0} skipped"
+echo "${pass:-0} passed, ${fail} failed, ${skip:-0} skipped"
 exit $status

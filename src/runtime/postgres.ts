@@ -121,6 +121,24 @@ export async function checkOut(pool: PgPool): Promise<PgClient> {
   return client;
 }
 
+/** Tries of a store's opening that timed out (see opensRetryingTimeouts). */
+export const OPEN_ATTEMPTS = 3;
+
+/**
+ * Opens a store, again when the opening timed out: every server of a fresh deployment (a grid's
+ * nodes on one database) connects and migrates at once, and on a loaded machine the last in line
+ * can wait past one deadline. Each try is bounded by the store's deadline; other failures are final.
+ */
+export async function openRetryingTimeouts<T>(open: () => Promise<T>, attempts = OPEN_ATTEMPTS): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await open();
+    } catch (e) {
+      if (attempt >= attempts || !(e instanceof Error && /timeout/i.test(e.message))) throw e;
+    }
+  }
+}
+
 export class DeadlineExceeded extends Error {
   override name = "DeadlineExceeded";
   readonly code = "TIMEOUT";

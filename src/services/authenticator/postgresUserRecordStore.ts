@@ -10,7 +10,7 @@
  */
 import type { Logger } from "../../runtime/logger.js";
 import { displayUrl } from "../../runtime/database.js";
-import { createPool, inTransaction, readWithin, scrubbedError, toPostgresFault, type PgPool, type PgQueryable } from "../../runtime/postgres.js";
+import { createPool, inTransaction, readWithin, scrubbedError, toPostgresFault, type PgPool, type PgQueryable, openRetryingTimeouts } from "../../runtime/postgres.js";
 import { PostgresNotifications } from "../../runtime/postgresNotifications.js";
 import { migrate } from "../../runtime/postgresSchema.js";
 import { StorageHealth, type StorageCondition } from "../../runtime/storageErrors.js";
@@ -49,7 +49,11 @@ export class PostgresUserRecordStore implements UserRecordStore {
     });
   }
 
-  static async open(url: string, options: PostgresUserOptions): Promise<PostgresUserRecordStore> {
+  static open(url: string, options: PostgresUserOptions): Promise<PostgresUserRecordStore> {
+    return openRetryingTimeouts(() => PostgresUserRecordStore.#openOnce(url, options));
+  }
+
+  static async #openOnce(url: string, options: PostgresUserOptions): Promise<PostgresUserRecordStore> {
     const store = new PostgresUserRecordStore(url, options);
     try {
       await migrate(store.#pool);

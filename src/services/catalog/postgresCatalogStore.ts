@@ -13,7 +13,7 @@
  */
 import type { Logger } from "../../runtime/logger.js";
 import { StorageHealth, type StorageCondition } from "../../runtime/storageErrors.js";
-import { createPool, inTransaction, scrubbedError, toPostgresFault, type PgPool, type PgQueryable } from "../../runtime/postgres.js";
+import { createPool, inTransaction, scrubbedError, toPostgresFault, type PgPool, type PgQueryable, openRetryingTimeouts } from "../../runtime/postgres.js";
 import { PostgresNotifications } from "../../runtime/postgresNotifications.js";
 import { displayUrl } from "../../runtime/database.js";
 import { migrate } from "../../runtime/postgresSchema.js";
@@ -74,7 +74,11 @@ export class PostgresCatalogStore implements CatalogStore {
   }
 
   /** Connects, brings the schema up to date and starts listening; a failure names the URL without credentials. */
-  static async open(url: string, options: PostgresCatalogOptions): Promise<PostgresCatalogStore> {
+  static open(url: string, options: PostgresCatalogOptions): Promise<PostgresCatalogStore> {
+    return openRetryingTimeouts(() => PostgresCatalogStore.#openOnce(url, options));
+  }
+
+  static async #openOnce(url: string, options: PostgresCatalogOptions): Promise<PostgresCatalogStore> {
     const store = new PostgresCatalogStore(url, options);
     try {
       await migrate(store.#pool);
