@@ -172,7 +172,7 @@ export class ServiceRegistry<P extends Ice.ObjectPrx> extends EventEmitter<Regis
    * it has ended with none announced).
    */
   pick(): Promise<P | undefined> {
-    // Fast path, one promise per hand-out (this runs on every Main hand-out and token check):
+    // Fast path, one promise per hand-out (this runs on every Main hand-out):
     // the next candidate's check; anything else (a failed check, none registered) goes the long way.
     const candidates = this.#instances.size;
     if (candidates === 0) return this.#pickTryingAll();
