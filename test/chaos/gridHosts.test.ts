@@ -148,7 +148,26 @@ describe("chaos: IceFlix on IceGrid across hosts (network namespaces)", { timeou
       // As IceFlix's client does: a call that timed out drops its connection, so the retry
       // reaches another Main instead of waiting on a cut host's stuck connection.
       const catalog = () => callDroppingStuckConnection(main, (m) => m.getCatalogService());
-      await withOneRetry(tally, "login", () => callDroppingStuckConnection(main, (m) => login(m, USER, PASSWORD)));
+      // Each step drops its own connection when it times out, and names itself in the tally.
+      let step = "";
+      const timed = async <T>(name: string, call: () => Promise<T>): Promise<T> => {
+        const t0 = Date.now();
+        step = `${name} (pending)`;
+        try {
+          return await call();
+        } finally {
+          step = `${name} after ${Date.now() - t0} ms`;
+        }
+      };
+      await withOneRetry(
+        tally,
+        () => `login: ${step}`,
+        async () => {
+          const auth = await timed("getAuthenticator", () => callDroppingStuckConnection(main, (m) => m.getAuthenticator()));
+          const host = /-h (\S+)/.exec(auth.ice_getEndpoints()[0]?.toString() ?? "")?.[1] ?? "?";
+          return timed(`refreshAuthorization on ${host}`, () => callDroppingStuckConnection(auth, (a) => a.refreshAuthorization(USER, sha256hex(PASSWORD))));
+        },
+      );
       await withOneRetry(tally, "search", async () => callDroppingStuckConnection(await catalog(), (c) => c.getTilesByName("Colour", false)));
       await withOneRetry(tally, "getTile", async () => callDroppingStuckConnection(await catalog(), (c) => c.getTile(mediaId)));
     };

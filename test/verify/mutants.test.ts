@@ -60,26 +60,49 @@ const MUTANTS: Array<{ mutant: string; group: string; check: RegExp; slow?: bool
   { mutant: "no-revoke-event", group: "events", check: /a token is revoked on AuthenticationStatus at its lifetime/, slow: true },
 ];
 
+/** Mutants run this many at a time, each lane on its own broker (their events must not mix). */
+const LANES = 3;
+let brokers: TestBroker[] = [];
+/** The broker of the tests that run one at a time. */
 let broker: TestBroker | undefined;
 let work = "";
 
+/** Lends each concurrent test a broker of its own. */
+class BrokerLanes {
+  readonly #idle: TestBroker[];
+  readonly #waiting: Array<(b: TestBroker) => void> = [];
+  constructor(all: TestBroker[]) {
+    this.#idle = [...all];
+  }
+  async use<T>(run: (b: TestBroker) => Promise<T>): Promise<T> {
+    const b = this.#idle.pop() ?? (await new Promise<TestBroker>((resolve) => this.#waiting.push(resolve)));
+    try {
+      return await run(b);
+    } finally {
+      const next = this.#waiting.shift();
+      if (next) next(b);
+      else this.#idle.push(b);
+    }
+  }
+}
+
 /** A users file (the original users.json format) with only demo/demo. */
-function freshUsersFile(): string {
-  const file = join(work, "users.json");
+function freshUsersFile(name = "users"): string {
+  const file = join(work, `${name}.json`);
   writeFileSync(file, JSON.stringify({ demo: { password_hash: passwordHash("demo") } }));
   return file;
 }
 
 /** The mini implementation on the shared broker, with two of each service and a users file. */
-function startMini(mutant: string, lifetime: string, usersFile: string) {
-  const args = [SCRIPT, "--lifetime", lifetime, "--topic-manager", broker!.proxy, "--instances", "2", "--users-file", usersFile, ...(mutant ? ["--mutant", mutant] : [])];
+function startMini(mutant: string, lifetime: string, usersFile: string, on: TestBroker = broker!) {
+  const args = [SCRIPT, "--lifetime", lifetime, "--topic-manager", on.proxy, "--instances", "2", "--users-file", usersFile, ...(mutant ? ["--mutant", mutant] : [])];
   return startReady<{ proxy: string; pid: number }>(PYTHON, args, { env: { ...process.env, ICEFLIX_SLICE_DIR: SLICE_DIR } });
 }
 
 /** verify's options for the mini: the broker, its announce period, and the operator commands. */
-function miniOptions(pid: number, usersFile: string): string[] {
+function miniOptions(pid: number, usersFile: string, on: TestBroker = broker!): string[] {
   return [
-    "--topic-manager", broker!.proxy,
+    "--topic-manager", on.proxy,
     "--announce-period", "1",
     "--add-user-command", `${MINI} user-add ${usersFile}`,
     "--remove-user-command", `${MINI} user-remove ${usersFile}`,
@@ -88,11 +111,11 @@ function miniOptions(pid: number, usersFile: string): string[] {
   ];
 }
 
-async function verifyMini(mutant: string, only: string[], fast: boolean, extra: string[] = []): Promise<{ code: number; checks: Check[] }> {
-  const usersFile = freshUsersFile();
-  const peer = await startMini(mutant, LIFETIME, usersFile);
+async function verifyMini(mutant: string, only: string[], fast: boolean, extra: string[] = [], on: TestBroker = broker!): Promise<{ code: number; checks: Check[] }> {
+  const usersFile = freshUsersFile(mutant ? `users-${mutant}` : "users");
+  const peer = await startMini(mutant, LIFETIME, usersFile, on);
   try {
-    const args = ["verify", peer.ready.proxy, "--user", "demo", "--password-stdin", "--json", "--token-lifetime", LIFETIME, ...miniOptions(peer.ready.pid, usersFile), ...(fast ? ["--fast"] : []), ...extra];
+    const args = ["verify", peer.ready.proxy, "--user", "demo", "--password-stdin", "--json", "--token-lifetime", LIFETIME, ...miniOptions(peer.ready.pid, usersFile, on), ...(fast ? ["--fast"] : []), ...extra];
     if (only.length) args.push("--only", ...only);
     const r = await iceflix(args, "demo\n", 60_000);
     const report = JSON.parse(r.stdout) as { checks: Check[] };
@@ -106,10 +129,11 @@ describe("verify against a small Python implementation and its mutants", () => {
   before(async () => {
     requireTool("ffmpeg");
     work = mkdtempSync(join(tmpdir(), "iceflix-verify-mini-"));
-    broker = await startTestBroker();
+    brokers = await Promise.all(Array.from({ length: LANES }, () => startTestBroker()));
+    broker = brokers[0];
   });
   after(async () => {
-    await broker?.stop();
+    await Promise.all(brokers.map((b) => b.stop()));
     rmSync(work, { recursive: true, force: true });
   });
 
@@ -146,17 +170,22 @@ describe("verify against a small Python implementation and its mutants", () => {
 
   it("has at least 12 mutants", () => assert.ok(MUTANTS.length >= 12));
 
-  for (const m of MUTANTS) {
-    it(`mutant ${m.mutant} is caught by "${m.check.source}" (exit 1)`, async () => {
-      const { code, checks } = await verifyMini(m.mutant, [m.group], !m.slow);
-      const failed = checks.filter((c) => c.status === "fail");
-      assert.ok(
-        failed.some((c) => m.check.test(c.name)),
-        `no failing check matches ${m.check}: ${JSON.stringify(checks.map((c) => `${c.status} ${c.name}: ${c.reason}`))}`,
-      );
-      assert.equal(code, 1);
-    });
-  }
+  // A mutant only has to fail its check: more load (three at a time) cannot make it pass.
+  describe("each mutant", { concurrency: LANES }, () => {
+    let lanes: BrokerLanes;
+    before(() => (lanes = new BrokerLanes(brokers)));
+    for (const m of MUTANTS) {
+      it(`mutant ${m.mutant} is caught by "${m.check.source}" (exit 1)`, async () => {
+        const { code, checks } = await lanes.use((on) => verifyMini(m.mutant, [m.group], !m.slow, [], on));
+        const failed = checks.filter((c) => c.status === "fail");
+        assert.ok(
+          failed.some((c) => m.check.test(c.name)),
+          `no failing check matches ${m.check}: ${JSON.stringify(checks.map((c) => `${c.status} ${c.name}: ${c.reason}`))}`,
+        );
+        assert.equal(code, 1);
+      });
+    }
+  });
 
   // The HTML report of a run with one failure, opened in Chromium; VERIFY_SCREENSHOT=FILE keeps
   // a screenshot (docs/verify-report.png was made so).
