@@ -102,7 +102,7 @@ describe("TitleIndex", () => {
         index.upsert({ id, name, tags: [] });
       }
       for (let q = 0; q < 200; q++) {
-        const query = randomName().slice(0, 1 + Math.floor(rng() * 4));
+        const query = randomName().slice(0, 1 + Math.floor(rng() * 6));
         assert.deepEqual(index.searchByName(query, false), naive(query, false), `substring ${JSON.stringify(query)}`);
         assert.deepEqual(index.searchByName(query, true), naive(query, true), `exact ${JSON.stringify(query)}`);
       }

@@ -6,13 +6,15 @@
  * queries from its index (SQLite falls back to a scan), and results must come back sorted by
  * name, which in SQL means sorting every match per call (tens of thousands for a 1-char query).
  * Here every title has a rank in the sorted order, so a search collects candidate ranks and reads
- * them back in order, stopping at MaxResults. 100,000 titles cost about 90 MB of heap
- * (bench/catalogSearch.ts).
+ * them back in order, stopping at MaxResults. 100,000 titles cost about 70 MB of heap (15 MB of
+ * it the trigram lists).
  *
- * - Name postings: every distinct 1- and 2-code-unit substring of a folded name → slots. A
- *   query of length 1 or 2 is answered by one posting list; a longer one intersects the posting
- *   lists of its bigrams and checks each candidate with includes(). Code units (not
+ * - Name postings: every distinct 1-, 2- and 3-code-unit substring of a folded name → slots. A
+ *   query of 1–3 code units is answered by one posting list; a longer one intersects the
+ *   posting lists of its trigrams and checks each candidate with includes(). Code units (not
  *   code points) keep this exactly equal to String.prototype.includes.
+ * - Results come out in name order by one of two paths: few candidates have their ranks sorted
+ *   (a typed array, natively); many are marked by rank and read in order until MaxResults.
  * - Exact names: folded name → slots. Tags: tag → slots.
  * - Updates never edit posting lists in place: an updated title gets a new slot and the old slot
  *   becomes a tombstone that readers skip; lists are rebuilt once tombstones reach a quarter.
@@ -62,6 +64,11 @@ function bigramKey(text: string, at: number): number {
   return (text.charCodeAt(at) + 1) * 65536 + text.charCodeAt(at + 1);
 }
 
+/** A 3-code-unit substring as a number (below 2^49: exact as a double). */
+function trigramKey(text: string, at: number): number {
+  return (text.charCodeAt(at) + 1) * 4294967296 + (text.charCodeAt(at + 1) + 1) * 65536 + text.charCodeAt(at + 2);
+}
+
 function gramKey(gram: string): number {
   return gram.length === 1 ? unigramKey(gram, 0) : bigramKey(gram, 0);
 }
@@ -96,32 +103,53 @@ const EMPTY: readonly number[] = [];
 const FEW_CANDIDATES = 64;
 
 /**
- * The slots in every one of `lists` (each ascending), shortest list first. Each step walks the
- * shorter side and binary-searches the longer one from where the last match was found, so a
- * short list against a long one costs little.
+ * The slots in every one of `lists` (each ascending), shortest list first. Lists of similar
+ * length are merged in one linear pass; a short list against a much longer one walks the short
+ * side and binary-searches the long one from where the last match was found.
  */
 function intersectAscending(lists: ReadonlyArray<readonly number[]>): readonly number[] {
   const sorted = [...lists].sort((a, b) => a.length - b.length);
   let out: readonly number[] = sorted[0]!;
   for (let k = 1; k < sorted.length && out.length > FEW_CANDIDATES; k++) {
     const other = sorted[k]!;
-    const kept: number[] = [];
-    let from = 0;
-    for (const slot of out) {
-      let lo = from;
-      let hi = other.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        if (other[mid]! < slot) lo = mid + 1;
-        else hi = mid;
-      }
-      if (lo === other.length) break;
-      if (other[lo] === slot) kept.push(slot);
-      from = lo;
-    }
-    out = kept;
+    out = other.length < out.length * 16 ? mergeCommon(out, other) : searchCommon(out, other);
   }
   return out;
+}
+
+function mergeCommon(a: readonly number[], b: readonly number[]): number[] {
+  const kept: number[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length && j < b.length) {
+    const x = a[i]!;
+    const y = b[j]!;
+    if (x === y) {
+      kept.push(x);
+      i++;
+      j++;
+    } else if (x < y) i++;
+    else j++;
+  }
+  return kept;
+}
+
+function searchCommon(short: readonly number[], long: readonly number[]): number[] {
+  const kept: number[] = [];
+  let from = 0;
+  for (const slot of short) {
+    let lo = from;
+    let hi = long.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (long[mid]! < slot) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo === long.length) break;
+    if (long[lo] === slot) kept.push(slot);
+    from = lo;
+  }
+  return kept;
 }
 
 /** Above this many pending order changes the order is re-sorted instead of patched. */
@@ -138,6 +166,7 @@ export class TitleIndex {
   #marks = new Uint8Array(0);
   #tombstones = 0;
   readonly #grams = new Postings<number>();
+  readonly #trigrams = new Postings<number>();
   readonly #exact = new Postings<string>();
   readonly #tags = new Postings<string>();
   /** Live entries sorted by name, once #added and #retired are applied. */
@@ -155,7 +184,7 @@ export class TitleIndex {
 
   /** Search keys held (1-/2-grams, exact names, tags): what the index costs in memory. */
   get keys(): number {
-    return this.#grams.keys + this.#exact.keys + this.#tags.keys;
+    return this.#grams.keys + this.#trigrams.keys + this.#exact.keys + this.#tags.keys;
   }
 
   has(id: string): boolean {
@@ -201,17 +230,22 @@ export class TitleIndex {
     if (exact) return this.#inOrder([this.#exact.get(query)]);
     if (query.length === 0) {
       this.#applyOrderChanges();
-      return this.#order.slice(0, this.maxResults).map((e) => e.id);
+      const out = resultArray(Math.min(this.#order.length, this.maxResults));
+      for (let i = 0; i < out.length; i++) out[i] = this.#order[i]!.id;
+      return out;
     }
     if (query.length <= 2) return this.#inOrder([this.#grams.get(gramKey(query))]);
-    // Candidates hold every bigram of the query: the posting lists intersected, shortest first
-    // (a common bigram alone can name a third of the catalog), then each checked with includes().
+    // Candidates hold every trigram of the query: the posting lists intersected, shortest first
+    // (a common bigram alone names a third of the catalog; trigrams are far more selective), then
+    // each checked with includes().
     const lists: Array<readonly number[]> = [];
-    for (let i = 0; i + 1 < query.length; i++) {
-      const list = this.#grams.get(bigramKey(query, i));
+    for (let i = 0; i + 2 < query.length; i++) {
+      const list = this.#trigrams.get(trigramKey(query, i));
       if (list.length === 0) return [];
       lists.push(list);
     }
+    // Three code units: the one trigram's list is the answer.
+    if (query.length === 3) return this.#inOrder(lists);
     return this.#inOrder([intersectAscending(lists)], (e) => e.folded.includes(query));
   }
 
@@ -230,6 +264,7 @@ export class TitleIndex {
     for (let i = 0; i < folded.length; i++) {
       this.#grams.add(unigramKey(folded, i), slot);
       if (i + 1 < folded.length) this.#grams.add(bigramKey(folded, i), slot);
+      if (i + 2 < folded.length) this.#trigrams.add(trigramKey(folded, i), slot);
     }
     this.#exact.add(folded, slot);
     for (const tag of entry.tagSet) this.#tags.add(tag, slot);
@@ -250,6 +285,7 @@ export class TitleIndex {
     this.#slots = live;
     this.#tombstones = 0;
     this.#grams.clear();
+    this.#trigrams.clear();
     this.#exact.clear();
     this.#tags.clear();
     this.#rankOf.fill(-1);
@@ -326,46 +362,75 @@ export class TitleIndex {
     const n = this.#order.length;
     const total = lists.reduce((sum, l) => sum + l.length, 0);
     if (total === 0) return [];
-    // Few candidates: sort them by rank. Many: mark their ranks and read the marks in order,
-    // which stops as soon as maxResults are found.
-    if (total * Math.log2(total + 1) < n) {
-      const matches = new Set<Entry>();
-      for (const list of lists) {
-        for (const slot of list) {
-          const e = this.#slots[slot];
-          if (e && (!filter || filter(e))) matches.add(e);
-        }
-      }
-      return [...matches]
-        .sort((a, b) => a.rank - b.rank)
-        .slice(0, this.maxResults)
-        .map((e) => e.id);
-    }
-    if (this.#marks.length < n) this.#marks = new Uint8Array(n);
-    const marked = this.#marks;
-    if (filter) {
-      for (const list of lists) {
-        for (const slot of list) {
-          const e = this.#slots[slot];
-          if (e && filter(e)) marked[e.rank] = 1;
-        }
-      }
-    } else {
-      const rankOf = this.#rankOf;
-      for (const list of lists) {
-        for (const slot of list) {
-          const rank = rankOf[slot]!;
-          if (rank >= 0) marked[rank] = 1;
-        }
+    return total < sortBelow(n) ? this.#sortedRanks(lists, total, filter) : this.#markedRanks(lists, total, filter);
+  }
+
+  /** Few candidates: their ranks in a typed array, sorted natively (numbers, no comparator). */
+  #sortedRanks(lists: ReadonlyArray<readonly number[]>, total: number, filter?: (e: Entry) => boolean): string[] {
+    const rankOf = this.#rankOf;
+    const order = this.#order;
+    const ranks = new Int32Array(total);
+    let k = 0;
+    for (const list of lists) {
+      for (const slot of list) {
+        const rank = rankOf[slot]!;
+        if (rank >= 0 && (!filter || filter(order[rank]!))) ranks[k++] = rank;
       }
     }
-    const out: string[] = [];
-    for (let rank = 0; rank < n && out.length < this.maxResults; rank++) {
-      if (marked[rank]) out.push(this.#order[rank]!.id);
+    const sorted = ranks.subarray(0, k).sort();
+    const out = resultArray(Math.min(k, this.maxResults));
+    let found = 0;
+    let previous = -1;
+    for (let i = 0; i < k && found < out.length; i++) {
+      const rank = sorted[i]!;
+      if (rank !== previous) out[found++] = order[rank]!.id; // a title in several lists counts once
+      previous = rank;
     }
-    marked.fill(0, 0, n);
+    out.length = found;
     return out;
   }
+
+  /** Many candidates: their ranks marked, then read in order, stopping at maxResults. */
+  #markedRanks(lists: ReadonlyArray<readonly number[]>, total: number, filter?: (e: Entry) => boolean): string[] {
+    const n = this.#order.length;
+    const order = this.#order;
+    const rankOf = this.#rankOf;
+    if (this.#marks.length < n) this.#marks = new Uint8Array(n);
+    const marked = this.#marks;
+    for (const list of lists) {
+      for (const slot of list) {
+        const rank = rankOf[slot]!;
+        if (rank >= 0) marked[rank] = 1;
+      }
+    }
+    // The filter runs on marked titles in order, so only until maxResults are found.
+    const out = resultArray(Math.min(total, this.maxResults));
+    let found = 0;
+    for (let rank = 0; rank < n && found < out.length; rank++) {
+      if (marked[rank] === 1 && (!filter || filter(order[rank]!))) out[found++] = order[rank]!.id;
+    }
+    marked.fill(0, 0, n);
+    out.length = found;
+    return out;
+  }
+}
+
+/**
+ * Below this many candidates sorting their ranks beats marking: a native sort of k ranks costs
+ * about what a pass over 8k marks does (bench/catalogSearch: 3,000–7,000 candidates took
+ * 1.6–3 ms through an entry sort with a comparator, 0.3 ms marked).
+ */
+/**
+ * An array sized for at most `n` results, filled by index and then cut to what was found: growing
+ * one by push() allocates about three times its final size, which the next scavenge (a pause
+ * inside some later search) has to deal with.
+ */
+function resultArray(n: number): string[] {
+  return new Array<string>(n);
+}
+
+function sortBelow(n: number): number {
+  return n / 8;
 }
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {
