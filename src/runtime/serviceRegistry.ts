@@ -20,6 +20,11 @@ export type RemovalCause = "replaced" | "not_answering" | "removed";
 export interface RegisteredInstance<P> {
   readonly id: string;
   readonly proxy: P;
+  /**
+   * The proxy bounded by the liveness-check timeout, made once per instance: for checks other
+   * than ice_ping (the catalog's isAvailable before a getTile hand-out).
+   */
+  readonly boundedProxy: P;
   /** ms since the epoch of the last announcement. */
   readonly lastSeen: number;
   /** Result of the last liveness check (true until one fails). */
@@ -163,7 +168,7 @@ export class ServiceRegistry<P extends Ice.ObjectPrx> extends EventEmitter<Regis
 
   /** A copy of what callers may see of an entry. */
   #public(e: Entry<P>): RegisteredInstance<P> {
-    return { id: e.id, proxy: e.proxy, lastSeen: e.lastSeen, healthy: e.healthy };
+    return { id: e.id, proxy: e.proxy, boundedProxy: e.pingProxy, lastSeen: e.lastSeen, healthy: e.healthy };
   }
 
   /**

@@ -73,7 +73,7 @@ async function setup(kind: StoreKind, withAuthenticator = true) {
   if (withAuthenticator) authenticators.announce("a1", fakeAuthenticator());
   const availability = new MediaAvailability();
   providers.on("removed", (i) => availability.removeProvider(i.id));
-  const servant = new MediaCatalogI({ db, availability, providers, tokens: new TokenValidator(authenticators), pingTimeoutMs: 100 });
+  const servant = new MediaCatalogI({ db, availability, providers, tokens: new TokenValidator(authenticators) });
   await db.addTitles([{ id: mid(1), name: "Film", tags: ["a"] }]);
   return { db, servant, providers, availability };
 }
@@ -176,14 +176,14 @@ describe(`MediaCatalogI.getTile (${kind})`, () => {
     const { db, providers, availability } = await setup(kind);
     const authenticators = new ServiceRegistry<IceFlix.AuthenticatorPrx>("authenticator", { pingTimeoutMs: 100, silentAfterMs: 30_000, log });
     authenticators.announce("a1", fakeAuthenticator());
-    const warm = new MediaCatalogI({ db, availability, providers, tokens: new TokenValidator(authenticators), pingTimeoutMs: 100, warmUntil: Date.now() + 5000 });
+    const warm = new MediaCatalogI({ db, availability, providers, tokens: new TokenValidator(authenticators), warmUntil: Date.now() + 5000 });
     setTimeout(() => {
       providers.announce("p1", fakeProvider("P1"));
       availability.add(mid(1), "p1");
     }, 100);
     const media = await warm.getTile(mid(1), current);
     assert.equal((media.provider as unknown as { name: string }).name, "P1");
-    const cold = new MediaCatalogI({ db, availability, providers, tokens: new TokenValidator(authenticators), pingTimeoutMs: 100, warmUntil: Date.now() + 200 });
+    const cold = new MediaCatalogI({ db, availability, providers, tokens: new TokenValidator(authenticators), warmUntil: Date.now() + 200 });
     providers.remove("p1");
     const t0 = Date.now();
     await rejectsWith(cold.getTile(mid(1), current), IceFlix.TemporaryUnavailable);

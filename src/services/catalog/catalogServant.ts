@@ -24,8 +24,6 @@ export interface MediaCatalogDeps {
   availability: MediaAvailability;
   providers: ServiceRegistry<IceFlix.StreamProviderPrx>;
   tokens: TokenValidator;
-  /** Bound of the check (isAvailable) of a provider before it is handed out. */
-  pingTimeoutMs: number;
   /** Withdrawn media are logged here (info). */
   log?: Logger;
   /**
@@ -52,7 +50,6 @@ export class MediaCatalogI extends IceFlix.MediaCatalog {
    * checked after it was asked for); under load that is one check per round trip, not per call.
    */
   readonly #checks = new Map<string, Promise<boolean>>();
-  readonly #bounded = new WeakMap<IceFlix.StreamProviderPrx, IceFlix.StreamProviderPrx>();
 
   constructor(private readonly deps: MediaCatalogDeps) {
     super();
@@ -150,7 +147,7 @@ export class MediaCatalogI extends IceFlix.MediaCatalog {
         continue;
       }
       try {
-        if (await this.#isAvailable(registered.proxy, providerId, mediaId)) return registered.proxy;
+        if (await this.#isAvailable(registered.boundedProxy, providerId, mediaId)) return registered.proxy;
         if (this.deps.availability.remove(mediaId, providerId)) {
           this.deps.log?.info({ id: mediaId, providerId }, "media withdrawn by its provider (isAvailable false)");
         }
@@ -167,22 +164,14 @@ export class MediaCatalogI extends IceFlix.MediaCatalog {
     return undefined;
   }
 
-  /** The provider's proxy with the call timeout, made once per proxy (not an allocation per call). */
-  #boundedProxy(provider: IceFlix.StreamProviderPrx): IceFlix.StreamProviderPrx {
-    let bounded = this.#bounded.get(provider);
-    if (!bounded) {
-      bounded = provider.ice_invocationTimeout(this.deps.pingTimeoutMs);
-      this.#bounded.set(provider, bounded);
-    }
-    return bounded;
-  }
-
-  /** The provider's isAvailable(mediaId), bounded by the call timeout; shared while in flight. */
-  #isAvailable(provider: IceFlix.StreamProviderPrx, providerId: string, mediaId: string): Promise<boolean> {
+  /**
+   * The provider's isAvailable(mediaId) through its registry's proxy bounded by the check timeout
+   * (the call timeout); shared while in flight.
+   */
+  #isAvailable(bounded: IceFlix.StreamProviderPrx, providerId: string, mediaId: string): Promise<boolean> {
     const key = `${providerId}\n${mediaId}`;
     let check = this.#checks.get(key);
     if (!check) {
-      const bounded = this.#boundedProxy(provider);
       check = callDroppingStuckConnection(bounded, (p) => p.isAvailable(mediaId)).finally(() => this.#checks.delete(key));
       this.#checks.set(key, check);
     }

@@ -89,7 +89,6 @@ export class CatalogService extends ServiceLifecycle<IceFlix.MediaCatalogPrx> {
       availability: this.availability,
       providers: this.providers,
       tokens: new TokenValidator(this.authenticators),
-      pingTimeoutMs: ctx.settings.callTimeoutMs,
       warmUntil: this.providers.warmUntil,
       log: ctx.log,
     });
