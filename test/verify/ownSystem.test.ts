@@ -43,6 +43,15 @@ function userCommands(dep: Deployment): string[] {
   ];
 }
 
+/**
+ * SIGSTOP / SIGCONT of the deployment's Authenticator and catalog (pids from D/up.json), as
+ * verify's stop/start commands: `up` restarts components that exit, so stopping is pausing.
+ */
+function serviceCommands(dep: Deployment): string[] {
+  const pids = `$(${process.execPath} -e 'const s = require(process.argv[1]); console.log(s.components.filter((c) => c.kind === "auth" || c.kind === "catalog").map((c) => c.pid).join(" "))' ${join(dep.data, "up.json")})`;
+  return ["--stop-services-command", `kill -STOP ${pids}`, "--start-services-command", `kill -CONT ${pids}`];
+}
+
 const statusOf = (r: JsonReport, name: string) => r.checks.find((c) => c.name === name);
 
 const failures = (r: JsonReport) => r.checks.filter((c) => c.status === "fail").map((c) => `${c.group}: ${c.name}: ${c.reason} [${c.evidence}]`);
@@ -71,7 +80,7 @@ for (const replicas of [1, 2]) {
     it("passes every check (--fast), exit 0, names and tags as before", async () => {
       const before = await titles(dep!);
       const junitFile = join(out, "report.xml");
-      const { code, report } = await verify(dep!, ["--fast", "--media-dir", dep!.mediaDir, "--junit", junitFile, "--announce-period", "2", ...(replicas === 1 ? userCommands(dep!) : [])]);
+      const { code, report } = await verify(dep!, ["--fast", "--media-dir", dep!.mediaDir, "--junit", junitFile, "--announce-period", "2", ...(replicas === 1 ? [...userCommands(dep!), ...serviceCommands(dep!)] : [])]);
       assert.deepEqual(failures(report), []);
       assert.equal(code, 0);
       assert.ok(report.summary.pass >= 30, JSON.stringify(report.summary));
@@ -82,7 +91,7 @@ for (const replicas of [1, 2]) {
         "a rename survives reannounceMedia",
         "RTP decodes as H.264 with ffmpeg",
         "getSyncTopic names a topic of its own on the broker; refreshAuthentication accepts a fresh token",
-        ...(replicas === 1 ? ["a user added while running can log in"] : []),
+        ...(replicas === 1 ? ["a user added while running can log in", "TemporaryUnavailable when no Authenticator or MediaCatalog is alive"] : []),
       ]) {
         assert.equal(statusOf(report, name)?.status, "pass", `${name}: ${JSON.stringify(statusOf(report, name))}`);
       }
