@@ -1,6 +1,6 @@
 /**
  * `iceflix verify` against our own system started with `up` (1 and 2 replicas): nothing fails, the
- * * event checks run on the broker Main names, a user added with `iceflix user add` logs in, Main
+ * event checks run on the broker Main names, a user added with `iceflix user add` logs in, Main
  * answers TemporaryUnavailable while the Authenticator and catalog are paused (SIGSTOP), the
  * edits are undone; the JUnit report parses with a real XML consumer and matches the JSON; and on
  * a deployment whose tokens live 5 s the slow event checks pass while the lifetime check of a 10 s
