@@ -64,7 +64,7 @@ interface Entry<P> {
   id: string;
   proxy: P;
   /** `proxy` bounded by the ping timeout, made once: a new proxy per ping would also start without a cached connection. */
-  pingProxy: P;
+  boundedProxy: P;
   lastSeen: number;
   healthy: boolean;
   /** The ping in flight for pick(), which concurrent picks share (see #check). */
@@ -82,7 +82,7 @@ export class ServiceRegistry<P extends Ice.ObjectPrx> extends EventEmitter<Regis
   readonly #options: ServiceRegistryOptions;
   readonly #warmUntil: number;
   /** Instances removed for not answering, by id: re-pinged by sweep() until lostAt + the recheck window. */
-  readonly #lost = new Map<string, { proxy: P; lostAt: number }>();
+  readonly #lost = new Map<string, { proxy: P; boundedProxy: P; lostAt: number }>();
   #cursor = 0;
 
   constructor(kind: string, options: ServiceRegistryOptions) {
@@ -106,7 +106,7 @@ export class ServiceRegistry<P extends Ice.ObjectPrx> extends EventEmitter<Regis
       // Kept when equal, so the proxies made from it (and their cached connections) stay in use.
       if (known.proxy !== proxy && known.proxy.toString() !== proxy.toString()) {
         known.proxy = proxy;
-        known.pingProxy = this.#bounded(proxy);
+        known.boundedProxy = this.#bounded(proxy);
       }
       known.lastSeen = now;
       return false;
@@ -118,7 +118,7 @@ export class ServiceRegistry<P extends Ice.ObjectPrx> extends EventEmitter<Regis
       if (other.proxy.toString() === text) this.remove(other.id, `replaced by ${id} on the same endpoint`, "replaced");
     }
     for (const [lostId, lost] of this.#lost) if (lost.proxy.toString() === text) this.#lost.delete(lostId);
-    const entry: Entry<P> = { id, proxy, pingProxy: this.#bounded(proxy), lastSeen: now, healthy: true };
+    const entry: Entry<P> = { id, proxy, boundedProxy: this.#bounded(proxy), lastSeen: now, healthy: true };
     this.#instances.set(id, entry);
     this.#inOrder = undefined;
     this.#options.log.info({ kind: this.kind, id, proxy: proxy.toString() }, "instance registered");
@@ -141,7 +141,7 @@ export class ServiceRegistry<P extends Ice.ObjectPrx> extends EventEmitter<Regis
     const entry = this.#instances.get(id);
     if (!entry) return;
     this.remove(id, reason, "not_answering");
-    this.#lost.set(id, { proxy: entry.proxy, lostAt: now });
+    this.#lost.set(id, { proxy: entry.proxy, boundedProxy: entry.boundedProxy, lostAt: now });
   }
 
   get size(): number {
@@ -168,7 +168,7 @@ export class ServiceRegistry<P extends Ice.ObjectPrx> extends EventEmitter<Regis
 
   /** A copy of what callers may see of an entry. */
   #public(e: Entry<P>): RegisteredInstance<P> {
-    return { id: e.id, proxy: e.proxy, boundedProxy: e.pingProxy, lastSeen: e.lastSeen, healthy: e.healthy };
+    return { id: e.id, proxy: e.proxy, boundedProxy: e.boundedProxy, lastSeen: e.lastSeen, healthy: e.healthy };
   }
 
   /**
@@ -274,7 +274,7 @@ export class ServiceRegistry<P extends Ice.ObjectPrx> extends EventEmitter<Regis
    */
   #check(entry: Entry<P>): Promise<boolean> {
     if (entry.check) return entry.check;
-    const check = this.#isAlive(entry.pingProxy).finally(() => {
+    const check = this.#isAlive(entry.boundedProxy).finally(() => {
       if (entry.check === check) entry.check = undefined;
     });
     entry.check = check;
@@ -286,7 +286,7 @@ export class ServiceRegistry<P extends Ice.ObjectPrx> extends EventEmitter<Regis
     const silent = [...this.#instances.values()].filter((e) => now - e.lastSeen >= this.#options.silentAfterMs);
     await Promise.all(
       silent.map(async (entry) => {
-        const alive = await this.#isAlive(entry.pingProxy);
+        const alive = await this.#isAlive(entry.boundedProxy);
         entry.healthy = alive;
         if (!alive) this.removeUnanswering(entry.id, `silent for ${Math.round((now - entry.lastSeen) / 1000)} s and not answering`, now);
       }),
@@ -306,7 +306,7 @@ export class ServiceRegistry<P extends Ice.ObjectPrx> extends EventEmitter<Regis
     });
     await Promise.all(
       candidates.map(async ([id, lost]) => {
-        if (!(await this.#isAlive(this.#bounded(lost.proxy))) || this.#lost.get(id) !== lost) return;
+        if (!(await this.#isAlive(lost.boundedProxy)) || this.#lost.get(id) !== lost) return;
         this.#lost.delete(id);
         this.#options.log.info({ kind: this.kind, id }, "instance answers again");
         this.announce(id, lost.proxy);
@@ -318,10 +318,10 @@ export class ServiceRegistry<P extends Ice.ObjectPrx> extends EventEmitter<Regis
     return proxy.ice_invocationTimeout(this.#options.pingTimeoutMs) as P;
   }
 
-  /** Pings `pingProxy` (a proxy already bounded by the ping timeout). */
-  async #isAlive(pingProxy: P): Promise<boolean> {
+  /** Pings `boundedProxy` (a proxy already bounded by the ping timeout). */
+  async #isAlive(boundedProxy: P): Promise<boolean> {
     try {
-      await callDroppingStuckConnection(pingProxy, (p) => p.ice_ping());
+      await callDroppingStuckConnection(boundedProxy, (p) => p.ice_ping());
       return true;
     } catch (e) {
       if (!(e instanceof Ice.LocalException)) throw e;
