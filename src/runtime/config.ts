@@ -150,6 +150,15 @@ export function intProperty(props: Ice.Properties, name: string, dflt: number, m
   return n;
 }
 
+/** One of `choices` (exactly as written), `dflt` when unset, or a ConfigError naming the property and the choices. */
+export function choiceProperty<C extends string>(props: Ice.Properties, name: string, choices: readonly C[], dflt: C): C {
+  const raw = props.getProperty(name).trim();
+  if (raw === "") return dflt;
+  const choice = choices.find((c) => c === raw);
+  if (!choice) throw new ConfigError(`${name} must be one of ${choices.join(", ")} (got ${JSON.stringify(raw)})`);
+  return choice;
+}
+
 export function boolProperty(props: Ice.Properties, name: string, dflt: boolean): boolean {
   const raw = props.getProperty(name).trim();
   if (raw === "") return dflt;

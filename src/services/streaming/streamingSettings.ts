@@ -2,7 +2,7 @@
 import { accessSync, constants, statSync } from "node:fs";
 import { resolve } from "node:path";
 import { Ice } from "../../slice/index.js";
-import { ConfigError, hostPort, intProperty, PROP } from "../../runtime/config.js";
+import { choiceProperty, ConfigError, hostPort, intProperty, PROP } from "../../runtime/config.js";
 import { TICKET_BINDINGS, type TicketBinding } from "./mediaHttp.js";
 
 /** Not in the spec's table: how often the media folder is rescanned besides the watch. */
@@ -38,24 +38,10 @@ export function streamingSettings(props: Ice.Properties): StreamingSettings {
     unusedControllerMs: intProperty(props, PROP.unusedController, 60, 1, 86_400) * 1000,
     reauthGraceMs: intProperty(props, PROP.reauthGrace, 10, 1, 3600) * 1000,
     rescanMs: intProperty(props, PROP_MEDIA_RESCAN, 30, 1, 86_400) * 1000,
-    passthrough: passthroughMode(props.getProperty(PROP_PASSTHROUGH).trim()),
+    passthrough: choiceProperty(props, PROP_PASSTHROUGH, PASSTHROUGH_MODES, DEFAULT_PASSTHROUGH),
     http: hostPort(PROP_HTTP_ENDPOINT, props.getProperty(PROP_HTTP_ENDPOINT).trim() || DEFAULT_HTTP_ENDPOINT),
-    ticketBinding: ticketBinding(props.getProperty(PROP_TICKET_BINDING).trim()),
+    ticketBinding: choiceProperty<TicketBinding>(props, PROP_TICKET_BINDING, TICKET_BINDINGS, "cookie"),
   };
-}
-
-function ticketBinding(value: string): TicketBinding {
-  if (value === "") return "cookie";
-  const binding = TICKET_BINDINGS.find((b) => b === value);
-  if (!binding) throw new ConfigError(`${PROP_TICKET_BINDING} must be one of ${TICKET_BINDINGS.join(", ")} (got ${JSON.stringify(value)})`);
-  return binding;
-}
-
-function passthroughMode(value: string): PassthroughMode {
-  if (value === "") return DEFAULT_PASSTHROUGH;
-  const mode = PASSTHROUGH_MODES.find((m) => m === value);
-  if (!mode) throw new ConfigError(`${PROP_PASSTHROUGH} must be one of ${PASSTHROUGH_MODES.join(", ")} (got ${JSON.stringify(value)})`);
-  return mode;
 }
 
 /** The media folder, which must be a readable directory; a ConfigError says what is wrong. */
