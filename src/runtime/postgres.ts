@@ -121,7 +121,7 @@ export async function checkOut(pool: PgPool): Promise<PgClient> {
   return client;
 }
 
-/** Tries of a store's opening that timed out (see opensRetryingTimeouts). */
+/** Tries of a store's opening that timed out (see openRetryingTimeouts). */
 export const OPEN_ATTEMPTS = 3;
 
 /**
