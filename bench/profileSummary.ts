@@ -1,9 +1,11 @@
 /**
  * Summarises a V8 .cpuprofile (from `node --cpu-prof`, e.g. `node dist/bench/rpc.js --profile DIR`):
  * self time by function and by source (our code, the Ice runtime, Node internals, GC, idle), and
- * the inclusive time of the heaviest call paths.
+ * the inclusive time of the heaviest call paths. `--callers NAME` splits the self time of the
+ * functions named NAME by the call path that led to them (`--depth` frames), e.g. which writes a
+ * `writeBuffer` (one socket write syscall) belongs to.
  *
- *   node dist/bench/profileSummary.js FILE.cpuprofile [--top 25]
+ *   node dist/bench/profileSummary.js FILE.cpuprofile [--top 25] [--callers NAME [--depth 12]]
  */
 import { readFileSync } from "node:fs";
 
@@ -42,8 +44,13 @@ function main(): void {
     console.error("usage: node dist/bench/profileSummary.js FILE.cpuprofile [--top N]");
     process.exit(2);
   }
-  const i = process.argv.indexOf("--top");
-  const top = i > 0 ? Number(process.argv[i + 1]) : 25;
+  const option = (name: string) => {
+    const i = process.argv.indexOf(name);
+    return i > 0 ? process.argv[i + 1] : undefined;
+  };
+  const top = Number(option("--top") ?? 25);
+  const callersOf = option("--callers");
+  const depth = Number(option("--depth") ?? 12);
   const p = JSON.parse(readFileSync(file, "utf8")) as Profile;
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
@@ -56,11 +63,18 @@ function main(): void {
 
   const fnKey = (n: Node) => `${n.callFrame.functionName || "(anonymous)"}  ${n.callFrame.url.replace(/^.*\/(node_modules|dist)\//, "$1/")}:${n.callFrame.lineNumber + 1}`;
   const byFn = new Map<string, number>();
+  const byCallPath = new Map<string, number>();
   const bySource = new Map<string, number>();
   const inclusive = new Map<string, number>();
   for (const [id, t] of self) {
     const n = byId.get(id)!;
     byFn.set(fnKey(n), (byFn.get(fnKey(n)) ?? 0) + t);
+    if (n.callFrame.functionName === callersOf) {
+      const path: string[] = [];
+      for (let cur = parent.get(id); cur !== undefined && path.length < depth; cur = parent.get(cur)) path.push(fnKey(byId.get(cur)!));
+      const k = path.join("\n      < ");
+      byCallPath.set(k, (byCallPath.get(k) ?? 0) + t);
+    }
     const s = source(n.callFrame.url, n.callFrame.functionName);
     bySource.set(s, (bySource.get(s) ?? 0) + t);
     // Inclusive: credit every distinct function on the stack once.
@@ -81,6 +95,10 @@ function main(): void {
   console.log(`\nInclusive time by function, top ${top} (% of busy):`);
   for (const [f, t] of [...inclusive].filter(([f]) => !f.startsWith("(idle)") && !f.startsWith("(root)")).sort((a, b) => b[1] - a[1]).slice(0, top)) {
     console.log(`  ${pct(t, busy)}  ${f}`);
+  }
+  if (callersOf !== undefined) {
+    console.log(`\nSelf time of ${callersOf} by call path, ${depth} frames (% of busy):`);
+    for (const [path, t] of [...byCallPath].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`  ${pct(t, busy)}  < ${path}`);
   }
 }
 
