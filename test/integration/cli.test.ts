@@ -90,7 +90,9 @@ after(async () => {
   await communicator?.destroy();
 });
 
-describe("bin/iceflix command line", () => {
+// Two at a time: every test has its own data folder and ports, and the two `up` deployments
+// (~12 s each, mostly waiting for their components to be ready) need not wait for each other.
+describe("bin/iceflix command line", { concurrency: 2 }, () => {
   test("up --detach, up again, status, down, down again, status", async () => {
     const data = dataDir();
     const base = await freeBasePort();

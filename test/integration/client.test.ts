@@ -637,13 +637,16 @@ describe("iceflix client, non-interactive", { timeout: 300_000 }, () => {
   });
 
   test("play ID --headless --duration, and --record FILE", async () => {
-    const r = await client(["play", colourId, "--user", USER, "--password-stdin", "--headless", "--duration", "4", "--json"], { stdin: `${PASSWORD}\n`, timeoutMs: 60_000 });
+    // Both at once (two streams of one title): neither waits out the other's 4 s.
+    const file = join(clientTmp, "recorded.mkv");
+    const [r, rec] = await Promise.all([
+      client(["play", colourId, "--user", USER, "--password-stdin", "--headless", "--duration", "4", "--json"], { stdin: `${PASSWORD}\n`, timeoutMs: 60_000 }),
+      client(["play", colourId, "--user", USER, "--password-stdin", "--record", file, "--duration", "4", "--json"], { stdin: `${PASSWORD}\n`, timeoutMs: 60_000 }),
+    ]);
     assert.equal(r.code, 0, show(r));
     const body = json(r);
     assert.equal(body.ok, true);
     assert.ok(body.frames > 10, show(r));
-    const file = join(clientTmp, "recorded.mkv");
-    const rec = await client(["play", colourId, "--user", USER, "--password-stdin", "--record", file, "--duration", "4", "--json"], { stdin: `${PASSWORD}\n`, timeoutMs: 60_000 });
     assert.equal(rec.code, 0, show(rec));
     assert.ok(existsSync(file) && statSync(file).size > 1000, `the recording has content (${existsSync(file) ? statSync(file).size : "no file"}): ${show(rec)}`);
     assert.deepEqual(players(), []);

@@ -193,198 +193,204 @@ after(async () => {
 });
 
 describe("StreamController pipelines (GStreamer, ffmpeg, IceStorm, Python clients)", { timeout: 150_000 }, () => {
-  test("H.264 is passed through (in-process by default): ffmpeg decodes the returned SDP; the media's end destroys the controller", async () => {
-    const port = await freeRtpPort();
-    const { proxy, sdp } = await startStream(ids["short.mp4"]!, port);
-    const lines = sdp.split(/\r?\n/);
-    for (const line of [`m=video ${port} RTP/AVP 96`, "a=rtpmap:96 H264/90000", "c=IN IP4 127.0.0.1"]) {
-      assert.ok(lines.includes(line), `SDP has "${line}":\n${sdp}`);
-    }
-    // The in-process path adds the avcC's profile-level-id and sprop-parameter-sets.
-    assert.ok(lines.some((l) => l.startsWith("a=fmtp:96 packetization-mode=1")), `SDP has packetization-mode=1:\n${sdp}`);
-    const decoded = await decodeFrames(sdp, join(workDir, "short.sdp"), { frames: 25, timeoutMs: 8000 });
-    assert.ok(decoded.frames > 0, `ffmpeg decoded no frame: ${JSON.stringify(decoded)}`);
-    const started = (await waitFor('"stream started"', () => logLines(logFile, "stream started").filter((l) => l.controller === controllerKey(proxy)), (l) => l.length > 0, 5000))[0];
-    assert.equal(started?.plan, "passthrough", JSON.stringify(started));
-    assert.equal(started?.via, "inprocess", "the default passthrough");
+  // The token-lapse test must watch a stream for 15 s; the other tests, on their own streams and
+  // ports (one on providers of its own), run one at a time beside it instead of after it.
+  describe("beside a 15 s token lapse", { concurrency: 2 }, () => {
+    test("token lapses: a refreshed stream plays on past 15 s; an unanswered one stops within 12 s and its controller is gone", async () => {
+      const [kept, dropped] = [await counter(), await counter()];
+      const session = (port: number, refresh: boolean) =>
+        startPython<SessionEvent>("stream_session.py", [
+          "--provider", provider.ready.proxy,
+          "--authenticator", auth.ready.proxy,
+          "--topic-manager", broker.proxy,
+          "--user", USER,
+          "--password", PASSWORD,
+          "--media", ids["long.mp4"]!,
+          "--port", String(port),
+          "--secret-file", join(dataDir, "secret"),
+          ...(refresh ? ["--refresh"] : []),
+        ]).then(track);
+      const startedAt = Date.now();
+      const [refreshing, silent] = await Promise.all([session(kept.port, true), session(dropped.port, false)]);
+      const events = (p: ReadyProcess<SessionEvent>) =>
+        p.stdout.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as SessionEvent);
 
-    await waitFor("the controller to go when the media ends", () => controllerGone(proxy), (gone) => gone, 10_000);
-    assert.deepEqual(gstLaunchFor({ port }), [], "its gst-launch is gone");
-    const destroyed = logLines(logFile, "stream controller destroyed").find((l) => l.controller === controllerKey(proxy));
-    assert.equal(destroyed?.reason, "the media ended");
-  });
+      const watchDropped = (async () => {
+        // 3 s tokens: the first request comes at expiry (or the revoke event), then 10 s of grace.
+        const [request] = await waitFor("requestAuthentication (no answer)", () => events(silent).filter((e) => e.event === "requestAuthentication"), (l) => l.length > 0, 8000);
+        assert.equal(request!.signature, "valid", "signed for the sync topic with the deployment secret");
+        await waitFor("the unanswered stream to stop", () => dropped.lastAt !== undefined && !dropped.activeWithin(1500), (stopped) => stopped, 15_000);
+        assert.ok(dropped.lastAt! <= request!.at! + 12_000, `packets stopped ${dropped.lastAt! - request!.at!} ms after the request`);
+        assert.ok(await controllerGone(silent.ready.controller!), "its controller is gone");
+        assert.deepEqual(gstLaunchFor({ port: dropped.port }), []);
+      })();
 
-  test("another codec (VP8 in WebM) is transcoded to H.264: ffmpeg decodes it", async () => {
-    const port = await freeRtpPort();
-    const { proxy, sdp } = await startStream(ids["vp8.webm"]!, port);
-    const decoded = await decodeFrames(sdp, join(workDir, "vp8.sdp"), { frames: 25, timeoutMs: 8000 });
-    assert.ok(decoded.frames > 0, `ffmpeg decoded no frame: ${JSON.stringify(decoded)}`);
-    const started = (await waitFor('"stream started"', () => logLines(logFile, "stream started").filter((l) => l.controller === controllerKey(proxy)), (l) => l.length > 0, 5000))[0];
-    assert.equal(started?.plan, "transcode", JSON.stringify(started));
-    assert.equal(started?.codec, "vp8");
-    assert.deepEqual(await client([{ op: "stop", proxy }]), [{ ok: null }]);
-  });
+      const watchKept = (async () => {
+        await waitFor("a refresh", () => events(refreshing).filter((e) => e.event === "refreshed"), (l) => l.length > 0, 8000);
+        const requests = events(refreshing).filter((e) => e.event === "requestAuthentication");
+        assert.ok(requests.every((e) => e.signature === "valid"), JSON.stringify(requests));
+        await sleep(Math.max(0, startedAt + 15_500 - Date.now()));
+        assert.ok(kept.activeWithin(500), `packets still arrive 15 s later (last ${Date.now() - (kept.lastAt ?? 0)} ms ago)`);
+        assert.ok(!events(refreshing).some((e) => e.event === "refresh-failed"), JSON.stringify(events(refreshing)));
+      })();
 
-  test("declared exceptions and clear errors: tokens, ids, ports, a second getSDP, no video, a changed file", async () => {
-    const rtp = await counter();
-    const r = await client([
-      { op: "getStream", id: ids["long.mp4"], token: "bad" }, // 0
-      { op: "getStream", id: "f".repeat(64), token: TOKEN }, // 1
-      { op: "getStream", id: ids["long.mp4"], token: TOKEN, save: "a" }, // 2
-      { op: "getSDP", ctl: "a", token: "bad", port: rtp.port }, // 3
-      { op: "getSDP", ctl: "a", token: TOKEN, port: 0 }, // 4
-      { op: "getSDP", ctl: "a", token: TOKEN, port: 70000 }, // 5
-      { op: "getSDP", ctl: "a", token: TOKEN, port: -5 }, // 6
-      { op: "getSDP", ctl: "a", token: TOKEN, port: rtp.port }, // 7
-      { op: "getSDP", ctl: "a", token: TOKEN, port: rtp.port }, // 8: a retry: the same SDP
-      { op: "getSDP", ctl: "a", token: TOKEN, port: rtp.port + 2 }, // 9: elsewhere: refused
-      { op: "getStream", id: ids["audio.m4a"], token: TOKEN, save: "b" }, // 10
-      { op: "getSDP", ctl: "b", token: TOKEN, port: rtp.port + 4 }, // 11: no video
-      { op: "getSyncTopic", ctl: "b" }, // 12: a controller that cannot stream is gone
-      { op: "getStream", id: ids["notes.txt"], token: TOKEN, save: "n" }, // 13
-      { op: "getSDP", ctl: "n", token: TOKEN, port: rtp.port + 4 }, // 14: not media at all
-      { op: "getStream", id: ids["changing.mp4"], token: TOKEN, save: "ch" }, // 15
-      { op: "stop", ctl: "a" }, // 16
-    ]);
-    assert.equal(errorOf(r[0]!).type, "Unauthorized");
-    assert.equal(errorOf(r[1]!).type, "WrongMediaId");
-    assert.equal(errorOf(r[3]!).type, "Unauthorized");
-    for (const i of [4, 5, 6, 9, 11, 14]) assert.deepEqual(errorOf(r[i]!), INVALID_ARGUMENT, `step ${i}`);
-    assert.match(r[7]!.ok as string, new RegExp(`^m=video ${rtp.port} RTP/AVP 96\\r?$`, "m"));
-    assert.equal(r[8]!.ok, r[7]!.ok, "a second getSDP to the same port returns the same SDP");
-    assert.equal(errorOf(r[12]!).type, "ObjectNotExistException");
-    assert.ok(rtp.packets > 0, "the accepted getSDP streamed");
-    assert.deepEqual(r[16], { ok: null });
+      await Promise.all([watchDropped, watchKept]);
+      assert.deepEqual(await client([{ op: "stop", proxy: refreshing.ready.controller }]), [{ ok: null }]);
+      const reasons = logLines(logFile, "stream controller destroyed")
+        .filter((l) => l.controller === controllerKey(silent.ready.controller!))
+        .map((l) => String(l.reason));
+      assert.match(reasons[0] ?? "", /^not re-authenticated within 10 s/);
+    });
 
-    // The file changes between getStream and getSDP: refused, not streamed.
-    const changing = (r[15]!.ok as { proxy: string }).proxy;
-    const now = Date.now() / 1000;
-    utimesSync(join(mediaDir, "changing.mp4"), now, now);
-    const changed = await client([{ op: "getSDP", proxy: changing, token: TOKEN, port: rtp.port + 6 }]);
-    assert.deepEqual(errorOf(changed[0]!), INVALID_ARGUMENT);
+    describe("one at a time", () => {
+      test("H.264 is passed through (in-process by default): ffmpeg decodes the returned SDP; the media's end destroys the controller", async () => {
+        const port = await freeRtpPort();
+        const { proxy, sdp } = await startStream(ids["short.mp4"]!, port);
+        const lines = sdp.split(/\r?\n/);
+        for (const line of [`m=video ${port} RTP/AVP 96`, "a=rtpmap:96 H264/90000", "c=IN IP4 127.0.0.1"]) {
+          assert.ok(lines.includes(line), `SDP has "${line}":\n${sdp}`);
+        }
+        // The in-process path adds the avcC's profile-level-id and sprop-parameter-sets.
+        assert.ok(lines.some((l) => l.startsWith("a=fmtp:96 packetization-mode=1")), `SDP has packetization-mode=1:\n${sdp}`);
+        const decoded = await decodeFrames(sdp, join(workDir, "short.sdp"), { frames: 25, timeoutMs: 8000 });
+        assert.ok(decoded.frames > 0, `ffmpeg decoded no frame: ${JSON.stringify(decoded)}`);
+        const started = (await waitFor('"stream started"', () => logLines(logFile, "stream started").filter((l) => l.controller === controllerKey(proxy)), (l) => l.length > 0, 5000))[0];
+        assert.equal(started?.plan, "passthrough", JSON.stringify(started));
+        assert.equal(started?.via, "inprocess", "the default passthrough");
 
-    // getSDP declares only Unauthorized, so Ice sends any other exception as UnknownUserException
-    // (its type id, no reason): the reason is in the provider's log.
-    const audio = (r[10]!.ok as { proxy: string }).proxy;
-    const refused = logLines(logFile, "stream controller destroyed").find((l) => l.controller === controllerKey(audio));
-    assert.match(String(refused?.reason), /cannot be streamed: it has no video stream$/);
-  });
+        await waitFor("the controller to go when the media ends", () => controllerGone(proxy), (gone) => gone, 10_000);
+        assert.deepEqual(gstLaunchFor({ port }), [], "its gst-launch is gone");
+        const destroyed = logLines(logFile, "stream controller destroyed").find((l) => l.controller === controllerKey(proxy));
+        assert.equal(destroyed?.reason, "the media ended");
+      });
 
-  /** stop(): no more packets, ObjectNotExistException afterwards. */
-  async function stopsCleanly(rtp: UdpCounter, proxy: string): Promise<void> {
-    assert.deepEqual(await client([{ op: "stop", proxy }]), [{ ok: null }]);
-    await sleep(100); // datagrams already on their way
-    const afterStop = rtp.packets;
-    await sleep(1000);
-    assert.equal(rtp.packets, afterStop, "no packet after stop()");
-    const r = await client([{ op: "getSyncTopic", proxy }, { op: "getSDP", proxy, token: TOKEN, port: rtp.port }, { op: "stop", proxy }]);
-    for (const x of r) assert.equal(errorOf(x).type, "ObjectNotExistException");
-  }
+      test("another codec (VP8 in WebM) is transcoded to H.264: ffmpeg decodes it", async () => {
+        const port = await freeRtpPort();
+        const { proxy, sdp } = await startStream(ids["vp8.webm"]!, port);
+        const decoded = await decodeFrames(sdp, join(workDir, "vp8.sdp"), { frames: 25, timeoutMs: 8000 });
+        assert.ok(decoded.frames > 0, `ffmpeg decoded no frame: ${JSON.stringify(decoded)}`);
+        const started = (await waitFor('"stream started"', () => logLines(logFile, "stream started").filter((l) => l.controller === controllerKey(proxy)), (l) => l.length > 0, 5000))[0];
+        assert.equal(started?.plan, "transcode", JSON.stringify(started));
+        assert.equal(started?.codec, "vp8");
+        assert.deepEqual(await client([{ op: "stop", proxy }]), [{ ok: null }]);
+      });
 
-  test("stop() of an in-process passthrough: no more packets, ObjectNotExistException afterwards, no gst-launch ever", async () => {
-    const rtp = await counter();
-    const { proxy } = await startStream(ids["long.mp4"]!, rtp.port);
-    assert.ok((await rtp.firstPacket(5000)) !== undefined, "packets arrive");
-    assert.deepEqual(gstLaunchFor({ port: rtp.port }), [], "the provider sends the stream itself");
-    await stopsCleanly(rtp, proxy);
-  });
+      test("declared exceptions and clear errors: tokens, ids, ports, a second getSDP, no video, a changed file", async () => {
+        const rtp = await counter();
+        const r = await client([
+          { op: "getStream", id: ids["long.mp4"], token: "bad" }, // 0
+          { op: "getStream", id: "f".repeat(64), token: TOKEN }, // 1
+          { op: "getStream", id: ids["long.mp4"], token: TOKEN, save: "a" }, // 2
+          { op: "getSDP", ctl: "a", token: "bad", port: rtp.port }, // 3
+          { op: "getSDP", ctl: "a", token: TOKEN, port: 0 }, // 4
+          { op: "getSDP", ctl: "a", token: TOKEN, port: 70000 }, // 5
+          { op: "getSDP", ctl: "a", token: TOKEN, port: -5 }, // 6
+          { op: "getSDP", ctl: "a", token: TOKEN, port: rtp.port }, // 7
+          { op: "getSDP", ctl: "a", token: TOKEN, port: rtp.port }, // 8: a retry: the same SDP
+          { op: "getSDP", ctl: "a", token: TOKEN, port: rtp.port + 2 }, // 9: elsewhere: refused
+          { op: "getStream", id: ids["audio.m4a"], token: TOKEN, save: "b" }, // 10
+          { op: "getSDP", ctl: "b", token: TOKEN, port: rtp.port + 4 }, // 11: no video
+          { op: "getSyncTopic", ctl: "b" }, // 12: a controller that cannot stream is gone
+          { op: "getStream", id: ids["notes.txt"], token: TOKEN, save: "n" }, // 13
+          { op: "getSDP", ctl: "n", token: TOKEN, port: rtp.port + 4 }, // 14: not media at all
+          { op: "getStream", id: ids["changing.mp4"], token: TOKEN, save: "ch" }, // 15
+          { op: "stop", ctl: "a" }, // 16
+        ]);
+        assert.equal(errorOf(r[0]!).type, "Unauthorized");
+        assert.equal(errorOf(r[1]!).type, "WrongMediaId");
+        assert.equal(errorOf(r[3]!).type, "Unauthorized");
+        for (const i of [4, 5, 6, 9, 11, 14]) assert.deepEqual(errorOf(r[i]!), INVALID_ARGUMENT, `step ${i}`);
+        assert.match(r[7]!.ok as string, new RegExp(`^m=video ${rtp.port} RTP/AVP 96\\r?$`, "m"));
+        assert.equal(r[8]!.ok, r[7]!.ok, "a second getSDP to the same port returns the same SDP");
+        assert.equal(errorOf(r[12]!).type, "ObjectNotExistException");
+        assert.ok(rtp.packets > 0, "the accepted getSDP streamed");
+        assert.deepEqual(r[16], { ok: null });
 
-  test("stop() of a pipeline (a transcode): no more packets, ObjectNotExistException afterwards, no gst-launch left", async () => {
-    const rtp = await counter();
-    const { proxy } = await startStream(ids["vp8.webm"]!, rtp.port);
-    assert.ok((await rtp.firstPacket(8000)) !== undefined, "packets arrive");
-    const [gst] = gstLaunchFor({ port: rtp.port });
-    assert.ok(gst, "a gst-launch sends the stream");
-    assert.ok(gst.files.includes(join(mediaDir, "vp8.webm")), `it reads the media file: ${JSON.stringify(gst.files)}`);
-    assert.ok(!gst.args.some((a) => a.includes(mediaDir)), "no file name in the pipeline description");
-    await stopsCleanly(rtp, proxy);
-    assert.deepEqual(gstLaunchFor({ port: rtp.port }), []);
-    assert.throws(() => process.kill(gst.pid, 0), "the pipeline process is gone");
-  });
+        // The file changes between getStream and getSDP: refused, not streamed.
+        const changing = (r[15]!.ok as { proxy: string }).proxy;
+        const now = Date.now() / 1000;
+        utimesSync(join(mediaDir, "changing.mp4"), now, now);
+        const changed = await client([{ op: "getSDP", proxy: changing, token: TOKEN, port: rtp.port + 6 }]);
+        assert.deepEqual(errorOf(changed[0]!), INVALID_ARGUMENT);
 
-  test("a pipeline that dies destroys its controller", async () => {
-    const rtp = await counter();
-    const { proxy } = await startStream(ids["vp8.webm"]!, rtp.port);
-    const [gst] = gstLaunchFor({ port: rtp.port });
-    assert.ok(gst);
-    process.kill(gst.pid, "SIGKILL");
-    await waitFor("the controller to go", () => controllerGone(proxy), (gone) => gone, 8000);
-    const destroyed = logLines(logFile, "stream controller destroyed").find((l) => l.controller === controllerKey(proxy));
-    assert.equal(destroyed?.reason, "the pipeline died");
-  });
+        // getSDP declares only Unauthorized, so Ice sends any other exception as UnknownUserException
+        // (its type id, no reason): the reason is in the provider's log.
+        const audio = (r[10]!.ok as { proxy: string }).proxy;
+        const refused = logLines(logFile, "stream controller destroyed").find((l) => l.controller === controllerKey(audio));
+        assert.match(String(refused?.reason), /cannot be streamed: it has no video stream$/);
+      });
 
-  test("token lapses: a refreshed stream plays on past 15 s; an unanswered one stops within 12 s and its controller is gone", async () => {
-    const [kept, dropped] = [await counter(), await counter()];
-    const session = (port: number, refresh: boolean) =>
-      startPython<SessionEvent>("stream_session.py", [
-        "--provider", provider.ready.proxy,
-        "--authenticator", auth.ready.proxy,
-        "--topic-manager", broker.proxy,
-        "--user", USER,
-        "--password", PASSWORD,
-        "--media", ids["long.mp4"]!,
-        "--port", String(port),
-        "--secret-file", join(dataDir, "secret"),
-        ...(refresh ? ["--refresh"] : []),
-      ]).then(track);
-    const startedAt = Date.now();
-    const [refreshing, silent] = await Promise.all([session(kept.port, true), session(dropped.port, false)]);
-    const events = (p: ReadyProcess<SessionEvent>) =>
-      p.stdout.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as SessionEvent);
-
-    const watchDropped = (async () => {
-      // 3 s tokens: the first request comes at expiry (or the revoke event), then 10 s of grace.
-      const [request] = await waitFor("requestAuthentication (no answer)", () => events(silent).filter((e) => e.event === "requestAuthentication"), (l) => l.length > 0, 8000);
-      assert.equal(request!.signature, "valid", "signed for the sync topic with the deployment secret");
-      await waitFor("the unanswered stream to stop", () => dropped.lastAt !== undefined && !dropped.activeWithin(1500), (stopped) => stopped, 15_000);
-      assert.ok(dropped.lastAt! <= request!.at! + 12_000, `packets stopped ${dropped.lastAt! - request!.at!} ms after the request`);
-      assert.ok(await controllerGone(silent.ready.controller!), "its controller is gone");
-      assert.deepEqual(gstLaunchFor({ port: dropped.port }), []);
-    })();
-
-    const watchKept = (async () => {
-      await waitFor("a refresh", () => events(refreshing).filter((e) => e.event === "refreshed"), (l) => l.length > 0, 8000);
-      const requests = events(refreshing).filter((e) => e.event === "requestAuthentication");
-      assert.ok(requests.every((e) => e.signature === "valid"), JSON.stringify(requests));
-      await sleep(Math.max(0, startedAt + 15_500 - Date.now()));
-      assert.ok(kept.activeWithin(500), `packets still arrive 15 s later (last ${Date.now() - (kept.lastAt ?? 0)} ms ago)`);
-      assert.ok(!events(refreshing).some((e) => e.event === "refresh-failed"), JSON.stringify(events(refreshing)));
-    })();
-
-    await Promise.all([watchDropped, watchKept]);
-    assert.deepEqual(await client([{ op: "stop", proxy: refreshing.ready.controller }]), [{ ok: null }]);
-    const reasons = logLines(logFile, "stream controller destroyed")
-      .filter((l) => l.controller === controllerKey(silent.ready.controller!))
-      .map((l) => String(l.reason));
-    assert.match(reasons[0] ?? "", /^not re-authenticated within 10 s/);
-  });
-
-  test("no gst-launch outlives the service (Passthrough=gst): SIGTERM stops them cleanly, kill -9 takes them along", async () => {
-    const media = tmp("iceflix-pipeline-media2-");
-    copyFileSync(join(mediaDir, "long.mp4"), join(media, "long.mp4"));
-    utimesSync(join(media, "long.mp4"), Date.now() / 1000 - 60, Date.now() / 1000 - 60);
-    const id = ids["long.mp4"]!;
-
-    for (const how of ["SIGTERM", "SIGKILL"] as const) {
-      const p = await startProvider(media, join(dataDir, `streaming-${how}.log`), ["--IceFlix.Stream.Passthrough=gst"]);
-      await untilStreamable(p.ready.proxy, id);
-      const rtps = [await counter(), await counter()];
-      for (const rtp of rtps) await startStream(id, rtp.port, p.ready.proxy);
-      assert.equal(gstLaunchFor({ dir: media }).length, 2, "two pipelines read the media");
-
-      process.kill(p.ready.pid, how);
-      if (how === "SIGTERM") {
-        const exit = await p.child.exited;
-        assert.equal(exit.code, 0, "a clean stop");
-        assert.deepEqual(gstLaunchFor({ dir: media }), [], "its pipelines stopped before it exited");
-      } else {
-        await waitFor("the orphaned pipelines to die", () => gstLaunchFor({ dir: media }), (l) => l.length === 0, 5000);
+      /** stop(): no more packets, ObjectNotExistException afterwards. */
+      async function stopsCleanly(rtp: UdpCounter, proxy: string): Promise<void> {
+        assert.deepEqual(await client([{ op: "stop", proxy }]), [{ ok: null }]);
+        await sleep(100); // datagrams already on their way
+        const afterStop = rtp.packets;
+        await sleep(1000);
+        assert.equal(rtp.packets, afterStop, "no packet after stop()");
+        const r = await client([{ op: "getSyncTopic", proxy }, { op: "getSDP", proxy, token: TOKEN, port: rtp.port }, { op: "stop", proxy }]);
+        for (const x of r) assert.equal(errorOf(x).type, "ObjectNotExistException");
       }
-      await sleep(200);
-      const counts = rtps.map((r) => r.packets);
-      await sleep(700);
-      assert.deepEqual(rtps.map((r) => r.packets), counts, `no packet after ${how}`);
-    }
+
+      test("stop() of an in-process passthrough: no more packets, ObjectNotExistException afterwards, no gst-launch ever", async () => {
+        const rtp = await counter();
+        const { proxy } = await startStream(ids["long.mp4"]!, rtp.port);
+        assert.ok((await rtp.firstPacket(5000)) !== undefined, "packets arrive");
+        assert.deepEqual(gstLaunchFor({ port: rtp.port }), [], "the provider sends the stream itself");
+        await stopsCleanly(rtp, proxy);
+      });
+
+      test("stop() of a pipeline (a transcode): no more packets, ObjectNotExistException afterwards, no gst-launch left", async () => {
+        const rtp = await counter();
+        const { proxy } = await startStream(ids["vp8.webm"]!, rtp.port);
+        assert.ok((await rtp.firstPacket(8000)) !== undefined, "packets arrive");
+        const [gst] = gstLaunchFor({ port: rtp.port });
+        assert.ok(gst, "a gst-launch sends the stream");
+        assert.ok(gst.files.includes(join(mediaDir, "vp8.webm")), `it reads the media file: ${JSON.stringify(gst.files)}`);
+        assert.ok(!gst.args.some((a) => a.includes(mediaDir)), "no file name in the pipeline description");
+        await stopsCleanly(rtp, proxy);
+        assert.deepEqual(gstLaunchFor({ port: rtp.port }), []);
+        assert.throws(() => process.kill(gst.pid, 0), "the pipeline process is gone");
+      });
+
+      test("a pipeline that dies destroys its controller", async () => {
+        const rtp = await counter();
+        const { proxy } = await startStream(ids["vp8.webm"]!, rtp.port);
+        const [gst] = gstLaunchFor({ port: rtp.port });
+        assert.ok(gst);
+        process.kill(gst.pid, "SIGKILL");
+        await waitFor("the controller to go", () => controllerGone(proxy), (gone) => gone, 8000);
+        const destroyed = logLines(logFile, "stream controller destroyed").find((l) => l.controller === controllerKey(proxy));
+        assert.equal(destroyed?.reason, "the pipeline died");
+      });
+
+      test("no gst-launch outlives the service (Passthrough=gst): SIGTERM stops them cleanly, kill -9 takes them along", async () => {
+        const media = tmp("iceflix-pipeline-media2-");
+        copyFileSync(join(mediaDir, "long.mp4"), join(media, "long.mp4"));
+        utimesSync(join(media, "long.mp4"), Date.now() / 1000 - 60, Date.now() / 1000 - 60);
+        const id = ids["long.mp4"]!;
+
+        for (const how of ["SIGTERM", "SIGKILL"] as const) {
+          const p = await startProvider(media, join(dataDir, `streaming-${how}.log`), ["--IceFlix.Stream.Passthrough=gst"]);
+          await untilStreamable(p.ready.proxy, id);
+          const rtps = [await counter(), await counter()];
+          for (const rtp of rtps) await startStream(id, rtp.port, p.ready.proxy);
+          assert.equal(gstLaunchFor({ dir: media }).length, 2, "two pipelines read the media");
+
+          process.kill(p.ready.pid, how);
+          if (how === "SIGTERM") {
+            const exit = await p.child.exited;
+            assert.equal(exit.code, 0, "a clean stop");
+            assert.deepEqual(gstLaunchFor({ dir: media }), [], "its pipelines stopped before it exited");
+          } else {
+            await waitFor("the orphaned pipelines to die", () => gstLaunchFor({ dir: media }), (l) => l.length === 0, 5000);
+          }
+          await sleep(200);
+          const counts = rtps.map((r) => r.packets);
+          await sleep(700);
+          assert.deepEqual(rtps.map((r) => r.packets), counts, `no packet after ${how}`);
+        }
+      });
+    });
   });
 
   test("the provider logged no errors", () => {
