@@ -3,10 +3,10 @@
  * packets, ffmpeg decoding an SDP (frames counted from its progress output), and the gst-launch
  * processes running on this machine (from /proc).
  */
-import { spawn } from "node:child_process";
 import dgram from "node:dgram";
 import { readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { decodeFrames as decodeSdpFile, type DecodeResult } from "../../src/verify/ffmpegDecode.js";
 
 /** Counts the datagrams arriving on a port of 127.0.0.1. */
 export class UdpCounter {
@@ -92,40 +92,13 @@ export async function freeRtpPort(): Promise<number> {
   throw new Error("no free UDP port pair");
 }
 
-export interface DecodeResult {
-  frames: number;
-  code: number | null;
-  stderrTail: string;
-}
-
 /**
- * Plays `sdp` as the spec's receiver does (`ffmpeg -protocol_whitelist file,udp,rtp -i x.sdp`),
- * decoding to nothing, until `frames` frames were decoded or `timeoutMs` passed; the frame count
- * comes from ffmpeg's own progress output.
+ * Plays `sdp` as the spec's receiver does, with verify's decoder (written to `sdpFile` first):
+ * until `frames` frames were decoded or `timeoutMs` passed, counted from ffmpeg's own progress.
  */
 export function decodeFrames(sdp: string, sdpFile: string, options: { frames: number; timeoutMs: number }): Promise<DecodeResult> {
   writeFileSync(sdpFile, sdp);
-  const child = spawn(
-    "ffmpeg",
-    ["-nostdin", "-hide_banner", "-loglevel", "error", "-protocol_whitelist", "file,udp,rtp", "-i", sdpFile, "-frames:v", String(options.frames), "-f", "null", "-", "-progress", "pipe:1", "-nostats"],
-    { stdio: ["ignore", "pipe", "pipe"] },
-  );
-  let frames = 0;
-  let stderr = "";
-  child.stdout.on("data", (b: Buffer) => {
-    for (const m of b.toString("utf8").matchAll(/^frame=(\d+)$/gm)) frames = Math.max(frames, Number(m[1]));
-  });
-  child.stderr.on("data", (b: Buffer) => (stderr = (stderr + b.toString("utf8")).slice(-2000)));
-  return new Promise((resolve) => {
-    // SIGINT first: ffmpeg then ends cleanly and prints its last progress block.
-    const soft = setTimeout(() => child.kill("SIGINT"), options.timeoutMs);
-    const hard = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs + 3000);
-    child.once("close", (code) => {
-      clearTimeout(soft);
-      clearTimeout(hard);
-      resolve({ frames, code, stderrTail: stderr.trim() });
-    });
-  });
+  return decodeSdpFile(sdpFile, options.frames, options.timeoutMs);
 }
 
 export interface GstProcess {

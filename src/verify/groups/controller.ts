@@ -110,7 +110,7 @@ export const controllerGroup: CheckGroup = {
           ctx.progress(`controller: decoding ${DECODE_FRAMES} frames with ffmpeg`);
           const r = await decodeFrames(writeSdpFile(dir, "stream", sdp), DECODE_FRAMES, DECODE_WAIT_MS);
           if (r.missing) throw new CheckSkipped("ffmpeg not found on PATH");
-          const ev = `getSDP(token, ${port}) -> ${rtpmap[0]}; ffmpeg -frames:v ${DECODE_FRAMES} -> ${r.frames} frames, ${r.code === null ? `killed after ${DECODE_WAIT_MS / 1000} s` : `exit ${r.code}`} in ${r.ms} ms`;
+          const ev = `getSDP(token, ${port}) -> ${rtpmap[0]}; ffmpeg -frames:v ${DECODE_FRAMES} -> ${r.frames} frames, ${r.stoppedAtLimit ? `stopped after ${DECODE_WAIT_MS / 1000} s` : `exit ${r.code}`} in ${r.ms} ms`;
           if (r.code !== 0 || r.frames < DECODE_FRAMES) throw new CheckFailed(`ffmpeg decoded ${r.frames} of ${DECODE_FRAMES} frames within ${DECODE_WAIT_MS / 1000} s`, `${ev}${r.errorTail ? `; ${r.errorTail}` : ""}`);
           return { reason: `${DECODE_FRAMES} frames decoded in ${r.ms} ms`, evidence: ev };
         } finally {
