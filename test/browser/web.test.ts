@@ -8,12 +8,15 @@
  * browser copy (made once, then from the cache); a phone-width page without horizontal scroll; a
  * keyboard-only login, search, open and play; no console errors, logout; a ticket URL refused once
  * its token expired. Screenshots of the search page and the player go to docs/. Tokens live 6 s
- * here, so the tickets are refreshed during playback.
+ * here, so the tickets are refreshed during playback. A second deployment puts the provider at
+ * another site (127.0.0.2) with IceFlix.Stream.TicketBinding=address: the page plays and seeks,
+ * another address is refused.
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync, renameSync, statSync, utimesSync } from "node:fs";
+import { get as httpGet } from "node:http";
 import { join } from "node:path";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { Deployment } from "../chaos/lib/deployment.js";
@@ -435,5 +438,88 @@ describe("web client in Chromium", { timeout: 240_000 }, () => {
     const refused = await waitFor("the removed user's ticket refused", () => fetch(play.url, { headers: viewer }).then(async (r) => ({ status: r.status, body: await r.text() })), (r) => r.status === 403, 2000 + 3000);
     assert.match(refused.body, /"code":"ticket-refused"/); // its token, not its viewer
     console.log(`removed user's ticket refused after ${Date.now() - t0} ms`);
+  });
+});
+
+/** A GET from another loopback address than the browser's (127.0.0.1): another viewer by address. */
+function getFromAddress(url: string, localAddress: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpGet(url, { localAddress, headers, timeout: 5000 }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (c: string) => (body += c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on("timeout", () => req.destroy(new Error(`no answer from ${url} within 5 s`)));
+    req.on("error", reject);
+  });
+}
+
+// The reason `address` exists (docs/web.md): a provider at another site than the page, where the
+// browser sends no SameSite cookie with the <video>'s requests, so `cookie` would refuse the
+// owner's second request. Here the page is at 127.0.0.1 and the provider at 127.0.0.2.
+describe("web client in Chromium, the provider at another site (IceFlix.Stream.TicketBinding=address)", { timeout: 120_000 }, () => {
+  let d: Deployment;
+  let browser: Browser;
+  let page: Page;
+  const mediaStatuses: number[] = [];
+  let playCalls = 0;
+
+  before(async () => {
+    requireTool(CHROMIUM);
+    d = await Deployment.up({ label: "web-address", props: ["--IceFlix.Stream.HttpEndpoint=127.0.0.2:0", "--IceFlix.Stream.TicketBinding=address", "--IceFlix.Announce.PeriodSeconds=2"] });
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--autoplay-policy=no-user-gesture-required"] });
+    page = await browser.newPage({ viewport: { width: 1000, height: 800 } });
+    page.setDefaultTimeout(10_000);
+    page.on("response", (r) => /\/media\//.test(r.url()) && mediaStatuses.push(r.status()));
+    page.on("request", (r) => /\/api\/titles\/\w+\/play$/.test(r.url()) && playCalls++);
+    await page.goto(readFileSync(join(d.data, "web.url"), "utf8").trim());
+  });
+
+  after(async () => {
+    await browser?.close();
+    await d?.down();
+  });
+
+  it("plays and seeks through the owner's address; another address is refused", async () => {
+    const byId = (id: string) => page.getByTestId(id);
+    await byId("login-user").fill("demo");
+    await byId("login-password").fill("demo");
+    await byId("login-submit").click();
+    await byId("search-input").fill("Test Pattern (720p).mp4");
+    await byId("search-mode").selectOption("exact");
+    await byId("search-submit").click();
+    await byId("result").first().click();
+    await byId("play").click();
+    const video = byId("player");
+    const state = () => video.evaluate((v: HTMLVideoElement) => ({ t: v.currentTime, src: v.currentSrc, err: v.error?.message ?? null }));
+    const playing = await waitFor("the clip plays", state, (s) => s.t > 0.5, 20_000);
+    const url = new URL(playing.src);
+    assert.equal(url.hostname, "127.0.0.2", `the provider's own site: ${playing.src}`);
+    await video.evaluate((v: HTMLVideoElement) => ((v.currentTime = 7), void v.play()));
+    await waitFor("playing from 7 s", state, (s) => s.t >= 7.5 && s.t < 12 && s.err === null, 20_000);
+    // The browser's next request for the ticket, from the page's site: the one `cookie` would
+    // refuse at another site. A second <video> on the page, with a query the provider ignores:
+    // the player's own media cache (keyed by URL) may already hold the whole clip.
+    const before = mediaStatuses.length;
+    const second = await page.evaluate(async (src) => {
+      const v = document.createElement("video");
+      v.muted = true;
+      v.src = `${src}?again`;
+      document.body.append(v);
+      await v.play().catch(() => undefined);
+      const result = { t: v.currentTime, err: v.error?.message ?? null };
+      v.remove();
+      return result;
+    }, playing.src);
+    assert.equal(second.err, null, `the second <video>: ${JSON.stringify(second)}`);
+    await waitFor("the provider's answer to the page's second request", () => mediaStatuses.length, (n) => n > before, 5000);
+    assert.ok(mediaStatuses.every((s) => s === 200 || s === 206), `the provider's answers: ${mediaStatuses}`);
+    assert.equal(playCalls, 1, "one ticket was enough");
+    assert.deepEqual((await page.context().cookies(playing.src)).map((c) => c.name).filter((n) => n === "iceflix_viewer"), [], "no viewer cookie with `address`");
+
+    const other = await getFromAddress(playing.src, "127.0.0.3", { range: "bytes=0-9" });
+    assert.equal(other.status, 403, other.body);
+    assert.equal((JSON.parse(other.body) as { code: string }).code, "ticket-bound");
   });
 });
