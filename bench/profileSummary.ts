@@ -41,7 +41,7 @@ function source(url: string, fn: string): string {
 function main(): void {
   const file = process.argv[2];
   if (!file) {
-    console.error("usage: node dist/bench/profileSummary.js FILE.cpuprofile [--top N]");
+    console.error("usage: node dist/bench/profileSummary.js FILE.cpuprofile [--top N] [--callers NAME [--depth N]]");
     process.exit(2);
   }
   const option = (name: string) => {
