@@ -6,13 +6,23 @@ import dgram from "node:dgram";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { IceFlix } from "../../slice/index.js";
+import { Ice, IceFlix } from "../../slice/index.js";
 import { pickRtpPort, sdpProblem, sdpVideoPort, writeSdpFile } from "../../mainlink/rtpReceiver.js";
 import { CheckFailed, CheckSkipped, type CheckGroup, type VerifyContext } from "../types.js";
 import { exceptionName, expectRaises, needEvents, needLifetime, sleep } from "../expect.js";
 import { SyncRecorder } from "../events.js";
 import { decodeFrames } from "../ffmpegDecode.js";
 import { someTitle, token } from "./catalog.js";
+
+/** The controller is gone (ObjectNotExistException), e.g. destroyed when its media ended. */
+async function controllerGone(c: IceFlix.StreamControllerPrx): Promise<boolean> {
+  try {
+    await c.ice_ping();
+    return false;
+  } catch (e) {
+    return e instanceof Ice.ObjectNotExistException;
+  }
+}
 
 const DECODE_FRAMES = 10;
 const DECODE_WAIT_MS = 10_000;
@@ -169,7 +179,13 @@ export const controllerGroup: CheckGroup = {
           const deadline = lifetime * 1000 + REAUTH_SLACK_MS;
           ctx.progress(`controller: waiting up to ${Math.round((deadline - (Date.now() - issued)) / 1000)} s for requestAuthentication on ${topic}`);
           const hit = await heard.log.waitFor(() => true, deadline - (Date.now() - issued));
-          if (!hit) throw new CheckFailed(`no requestAuthentication within ${REAUTH_SLACK_MS / 1000} s of the token's expiry (lifetime ${lifetime} s)`, `getSDP at ${rtp.port}; ${rtp.packets()} RTP packets; nothing on ${topic} for ${Date.now() - issued} ms`);
+          if (!hit) {
+            const evidence = `getSDP at ${rtp.port}; ${rtp.packets()} RTP packets; nothing on ${topic} for ${Date.now() - issued} ms`;
+            // A title shorter than the token lifetime ends first, and its controller with it:
+            // nothing is left to ask for a fresh token, so this cannot be told here.
+            if (await controllerGone(c)) throw new CheckSkipped(`the stream ended before its token expired (lifetime ${lifetime} s): needs a title longer than the lifetime (${evidence})`);
+            throw new CheckFailed(`no requestAuthentication within ${REAUTH_SLACK_MS / 1000} s of the token's expiry (lifetime ${lifetime} s)`, evidence);
+          }
           const at = hit.at - issued;
           if (at < lifetime * 1000 - 1000) throw new CheckFailed(`requestAuthentication ${at} ms after login, before the token expired (lifetime ${lifetime} s)`, `on ${topic} at ${at} ms`);
           try {
