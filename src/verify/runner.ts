@@ -52,7 +52,6 @@ export async function runChecks(
     else report(i, await runOne(group, check, ctx));
   }
   await Promise.all(together.map(async (i) => report(i, await runOne(planned[i]!.group, planned[i]!.check, ctx))));
-  const checks = results;
-  const count = (s: string) => checks.filter((c) => c.status === s).length;
-  return { checks, summary: { pass: count("pass"), fail: count("fail"), skip: count("skip"), total: checks.length, ms: Date.now() - started } };
+  const count = (s: string) => results.filter((c) => c.status === s).length;
+  return { checks: results, summary: { pass: count("pass"), fail: count("fail"), skip: count("skip"), total: results.length, ms: Date.now() - started } };
 }

@@ -16,17 +16,19 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync, renameSync, statSync, utimesSync } from "node:fs";
-import { get as httpGet } from "node:http";
 import { join } from "node:path";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { Deployment } from "../chaos/lib/deployment.js";
 import { REPO_ROOT } from "../helpers/processes.js";
 import { requireTool } from "../helpers/tools.js";
 import { waitFor } from "../helpers/waitFor.js";
+import { getFromAddress } from "../helpers/httpFromAddress.js";
 import { passwordHash } from "../../src/common/password.js";
 
 const CHROMIUM = "/usr/bin/chromium";
 const TOKEN_SECONDS = 6;
+
+const launchChromium = () => chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--autoplay-policy=no-user-gesture-required"] });
 
 describe("web client in Chromium", { timeout: 240_000 }, () => {
   let d: Deployment;
@@ -43,7 +45,7 @@ describe("web client in Chromium", { timeout: 240_000 }, () => {
     requireTool(CHROMIUM);
     d = await Deployment.up({ label: "web", props: [`--IceFlix.Token.LifetimeSeconds=${TOKEN_SECONDS}`, "--IceFlix.Announce.PeriodSeconds=2"] });
     web = readFileSync(join(d.data, "web.url"), "utf8").trim();
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--autoplay-policy=no-user-gesture-required"] });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1000, height: 800 } });
     // Playwright waits 30 s by default for an element: a test that looks for a missing one
     // should fail (or move on) sooner.
@@ -441,20 +443,6 @@ describe("web client in Chromium", { timeout: 240_000 }, () => {
   });
 });
 
-/** A GET from another loopback address than the browser's (127.0.0.1): another viewer by address. */
-function getFromAddress(url: string, localAddress: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = httpGet(url, { localAddress, headers, timeout: 5000 }, (res) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (c: string) => (body += c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on("timeout", () => req.destroy(new Error(`no answer from ${url} within 5 s`)));
-    req.on("error", reject);
-  });
-}
-
 // The reason `address` exists (docs/web.md): a provider at another site than the page, where the
 // browser sends no SameSite cookie with the <video>'s requests, so `cookie` would refuse the
 // owner's second request. Here the page is at 127.0.0.1 and the provider at 127.0.0.2.
@@ -468,7 +456,7 @@ describe("web client in Chromium, the provider at another site (IceFlix.Stream.T
   before(async () => {
     requireTool(CHROMIUM);
     d = await Deployment.up({ label: "web-address", props: ["--IceFlix.Stream.HttpEndpoint=127.0.0.2:0", "--IceFlix.Stream.TicketBinding=address", "--IceFlix.Announce.PeriodSeconds=2"] });
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--autoplay-policy=no-user-gesture-required"] });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1000, height: 800 } });
     page.setDefaultTimeout(10_000);
     page.on("response", (r) => /\/media\//.test(r.url()) && mediaStatuses.push(r.status()));

@@ -5,7 +5,6 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { request } from "node:http";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -14,28 +13,14 @@ import { randomBytes } from "node:crypto";
 import { MediaHttp, type TicketBinding } from "../../src/services/streaming/mediaHttp.js";
 import { PlaybackTickets } from "../../src/services/streaming/playbackTickets.js";
 import { createLogger } from "../../src/runtime/logger.js";
+import { getFromAddress, type AddressedAnswer } from "../helpers/httpFromAddress.js";
 
 const log = createLogger("test", "silent");
 const MEDIA = "c".repeat(64);
 
-interface Answer {
-  status: number;
-  setCookie: string | undefined;
-  body: string;
-}
-
 /** One GET from `localAddress`, with an optional Cookie header. */
-function get(url: string, localAddress: string, cookie?: string): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { localAddress, headers: { range: "bytes=0-3", ...(cookie ? { cookie } : {}) } }, (res) => {
-      let body = "";
-      res.on("data", (b: Buffer) => (body += b.toString("latin1")));
-      res.on("end", () => resolve({ status: res.statusCode!, setCookie: res.headers["set-cookie"]?.[0], body }));
-    });
-    req.once("error", reject);
-    req.end();
-  });
-}
+const get = (url: string, localAddress: string, cookie?: string): Promise<AddressedAnswer> =>
+  getFromAddress(url, localAddress, { range: "bytes=0-3", ...(cookie ? { cookie } : {}) });
 
 for (const binding of ["cookie", "address"] as TicketBinding[]) {
   describe(`media endpoint, TicketBinding=${binding}`, () => {
